@@ -1,0 +1,98 @@
+/*
+ * dns: the one resolver of mailposture, over libunbound.
+ *
+ * Answers are returned whole or not at all, and say why they are empty:
+ * NXDOMAIN, NODATA, SERVFAIL and timeout are never folded together, since
+ * "the record is missing" and "we could not look" lead to different
+ * verdicts. Every query has a per-query timeout, further limited by the
+ * caller's deadline. Safe to call from several threads at once.
+ */
+#ifndef MP_DNS_H
+#define MP_DNS_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define MP_DNS_MAX_RR      64     /* answers beyond this are dropped: a cap on hostile data */
+#define MP_DNS_MAX_TXT     4096   /* joined TXT string; longer records are refused */
+#define MP_DNS_NAME_MAX    255
+
+enum mp_dns_type {
+	MP_DNS_A = 1,
+	MP_DNS_CNAME = 5,
+	MP_DNS_PTR = 12,
+	MP_DNS_MX = 15,
+	MP_DNS_TXT = 16,
+	MP_DNS_AAAA = 28,
+	MP_DNS_SPF = 99,
+	MP_DNS_TLSA = 52,
+};
+
+enum mp_dns_status {
+	MP_DNS_OK,          /* at least one record of the type */
+	MP_DNS_NXDOMAIN,    /* the name does not exist */
+	MP_DNS_NODATA,      /* the name exists, no record of that type */
+	MP_DNS_SERVFAIL,    /* the server failed, or DNSSEC validation failed */
+	MP_DNS_TIMEOUT,     /* no answer within the timeout or the deadline */
+	MP_DNS_ERROR,       /* local error: bad name, malformed answer */
+};
+
+struct mp_dns_rr {
+	enum mp_dns_type type;
+	/* TXT: the character-strings joined; MX/PTR/CNAME: the target name
+	 * without trailing dot, lowercased; A/AAAA: the address as text.
+	 * Always NUL-terminated; text_len excludes the NUL (TXT may hold NUL
+	 * bytes from hostile data, so use text_len). */
+	char *text;
+	size_t text_len;
+	uint16_t mx_pref;
+	struct in_addr a;
+	struct in6_addr aaaa;
+	/* TLSA: usage, selector, matching type and the association data. */
+	uint8_t tlsa_usage, tlsa_selector, tlsa_mtype;
+	unsigned char *tlsa_data;
+	size_t tlsa_len;
+};
+
+struct mp_dns_result {
+	enum mp_dns_status status;
+	bool secure;            /* DNSSEC validated (needs a trust anchor) */
+	bool bogus;             /* DNSSEC validation failed */
+	char *canonname;        /* after CNAMEs, or NULL */
+	size_t count;
+	struct mp_dns_rr *rr;
+	char *why;              /* for errors: a short printable reason */
+};
+
+struct mp_dns;
+
+struct mp_dns_options {
+	const char *upstream;   /* "127.0.0.1@5353" (forwarder); NULL or "": /etc/resolv.conf */
+	unsigned timeout_ms;    /* per query */
+	const char *trust_anchor_file; /* NULL: no DNSSEC validation */
+};
+
+/* NULL + err on failure (bad upstream, unreadable resolv.conf). */
+struct mp_dns *mp_dns_new(const struct mp_dns_options *opt, char *err, size_t errlen);
+void mp_dns_free(struct mp_dns **dnsp);
+
+/*
+ * Looks up name/type. deadline may be NULL. Always returns a result
+ * (never NULL) that the caller frees with mp_dns_result_free.
+ */
+struct mp_dns_result *mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
+    const char *name, enum mp_dns_type type);
+void mp_dns_result_free(struct mp_dns_result **resp);
+
+const char *mp_dns_status_str(enum mp_dns_status st);
+/* True for SERVFAIL, TIMEOUT and ERROR: "could not check", never "missing". */
+bool mp_dns_status_is_temp(enum mp_dns_status st);
+
+/* Builds the reverse name (in-addr.arpa / ip6.arpa) of an address. */
+bool mp_dns_reverse_name(const char *ip, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * verdict: the one evaluation of a message, shared by the milter and
+ * mailposture-check: (client ip, helo, mail from, headers) -> SPF,
+ * DMARC, alignment, disposition and the sender domain's posture.
+ */
+#ifndef MP_VERDICT_H
+#define MP_VERDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "dmarc.h"
+#include "from.h"
+#include "posture.h"
+#include "spf.h"
+#include "util.h"
+
+struct mp_evaluator;
+
+/* Builds resolver, SPF and DMARC evaluators and the PSL from the config.
+ * NULL + err on failure. The config is referenced, not copied. */
+struct mp_evaluator *mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen);
+void mp_evaluator_free(struct mp_evaluator **evp);
+
+struct mp_header {
+	const char *name;
+	const char *value;
+	size_t value_len;
+};
+
+struct mp_message {
+	const char *ip;             /* client address, IPv4 or IPv6 text */
+	const char *helo;
+	const char *mail_from;      /* without angle brackets; "" for the null sender */
+	const struct mp_header *headers;   /* only From and Authentication-Results matter */
+	size_t nheaders;
+	bool want_posture;          /* also score the From domain's posture */
+	int pct_sample;             /* -1: random; 0..99: fixed (tests) */
+};
+
+enum mp_action {
+	MP_ACTION_ACCEPT,
+	MP_ACTION_QUARANTINE,
+	MP_ACTION_REJECT,
+	MP_ACTION_TEMPFAIL,
+};
+
+struct mp_verdict;
+
+/* Never NULL. Runs within the [policy] eval_timeout budget. */
+struct mp_verdict *mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg);
+void mp_verdict_free(struct mp_verdict **vp);
+
+/* The Authentication-Results value (without "Authentication-Results: "). */
+const char *mp_verdict_authres(const struct mp_verdict *v);
+/* The action the [milter] settings call for, and the SMTP reply text. */
+enum mp_action mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r);
+const struct mp_spf_outcome *mp_verdict_spf(const struct mp_verdict *v);
+const struct mp_spf_outcome *mp_verdict_spf_helo(const struct mp_verdict *v);
+const struct mp_dmarc_outcome *mp_verdict_dmarc(const struct mp_verdict *v);
+const struct mp_posture *mp_verdict_posture(const struct mp_verdict *v); /* or NULL */
+const char *mp_verdict_from_domain(const struct mp_verdict *v);           /* or "" */
+const char *mp_verdict_problem(const struct mp_verdict *v);               /* no/multiple From, ... or "" */
+unsigned long long mp_verdict_elapsed_ms(const struct mp_verdict *v);
+
+/* Text (for mailposture-check) and JSON renderings. */
+void mp_verdict_print(const struct mp_verdict *v, struct mp_buf *out);
+char *mp_verdict_json(const struct mp_verdict *v);   /* caller frees */
+
+#endif

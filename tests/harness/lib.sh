@@ -1,0 +1,132 @@
+# Test harness: real servers on loopback, stopped on exit even when a test
+# fails. Source this file from bash; it sets a trap on EXIT.
+#   mp_start_dns ZONEDIR  -> sets MP_DNS_PORT, MP_TEST_RESOLVER (127.0.0.1@PORT)
+#   mp_start_redis        -> sets MP_REDIS_PORT
+# Every zone file ZONEDIR/NAME.zone is served as zone NAME.
+
+MP_HARNESS_DIR=$(mktemp -d /tmp/mp-harness.XXXXXX)
+MP_HARNESS_PIDS=""
+
+mp_harness_cleanup() {
+	for pid in $MP_HARNESS_PIDS; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in $MP_HARNESS_PIDS; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+	done
+	rm -rf "$MP_HARNESS_DIR"
+}
+trap mp_harness_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port nobody listens on (TCP and UDP), from a range that avoids the
+# usual services; random so that parallel test runs do not collide.
+mp_free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 30000))
+		if ! ss -Hlnut 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+mp_find_nsd() {
+	for n in nsd /usr/sbin/nsd; do
+		command -v "$n" >/dev/null 2>&1 && { command -v "$n"; return 0; }
+	done
+	echo "harness: nsd not found: install the Debian package nsd" >&2
+	return 1
+}
+
+# mp_start_dns ZONEDIR [NAME]: starts NSD serving every ZONEDIR/*.zone.
+mp_start_dns() {
+	local zonedir=$1 name=${2:-dns} nsd dir port conf z zname tries
+	nsd=$(mp_find_nsd) || return 1
+	dir="$MP_HARNESS_DIR/$name"
+	mkdir -p "$dir"
+	for tries in 1 2 3 4 5; do
+		port=$(mp_free_port) || return 1
+		conf="$dir/nsd.conf"
+		cat > "$conf" <<NSDCONF
+server:
+	ip-address: 127.0.0.1
+	port: $port
+	username: ""
+	chroot: ""
+	zonesdir: "$zonedir"
+	database: ""
+	zonelistfile: "$dir/zone.list"
+	xfrdfile: "$dir/xfrd.state"
+	xfrdir: "$dir"
+	pidfile: "$dir/nsd.pid"
+	logfile: "$dir/nsd.log"
+	server-count: 1
+	hide-version: yes
+	verbosity: 1
+	reuseport: no
+	tcp-count: 20
+remote-control:
+	control-enable: no
+NSDCONF
+		for z in "$zonedir"/*.zone; do
+			zname=$(basename "$z" .zone)
+			printf 'zone:\n\tname: "%s"\n\tzonefile: "%s"\n' "$zname" "$z" >> "$conf"
+		done
+		"$nsd" -c "$conf" -p "$port" -d > "$dir/stdout" 2>&1 &
+		local pid=$!
+		MP_HARNESS_PIDS="$MP_HARNESS_PIDS $pid"
+		# Ready when it answers a query for the first zone's SOA.
+		zname=$(basename "$(ls "$zonedir"/*.zone | head -n 1)" .zone)
+		for _ in $(seq 1 50); do
+			if ! kill -0 "$pid" 2>/dev/null; then break; fi
+			if dig +time=1 +tries=1 -p "$port" @127.0.0.1 "$zname" SOA 2>/dev/null | grep -q 'status: NOERROR'; then
+				MP_DNS_PORT=$port
+				MP_TEST_RESOLVER="127.0.0.1@$port"
+				export MP_DNS_PORT MP_TEST_RESOLVER
+				return 0
+			fi
+			sleep 0.1
+		done
+		echo "harness: nsd did not start on port $port:" >&2
+		cat "$dir/stdout" "$dir/nsd.log" >&2 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done
+	return 1
+}
+
+# mp_start_redis: a private redis-server on a loopback port, no disk.
+mp_start_redis() {
+	local dir="$MP_HARNESS_DIR/redis" port pid
+	mkdir -p "$dir"
+	command -v redis-server >/dev/null 2>&1 || {
+		echo "harness: redis-server not found: install the Debian package redis-server" >&2
+		return 1
+	}
+	for _ in 1 2 3 4 5; do
+		port=$(mp_free_port) || return 1
+		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--dir "$dir" --daemonize no ${MP_REDIS_ARGS:-} > "$dir/redis.log" 2>&1 &
+		pid=$!
+		MP_HARNESS_PIDS="$MP_HARNESS_PIDS $pid"
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+				MP_REDIS_PORT=$port
+				MP_REDIS_PID=$pid
+				export MP_REDIS_PORT MP_REDIS_PID
+				return 0
+			fi
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null
+	done
+	echo "harness: redis-server did not start" >&2
+	return 1
+}
