@@ -92,7 +92,41 @@ const char *mp_dns_status_str(enum mp_dns_status st);
 /* True for SERVFAIL, TIMEOUT and ERROR: "could not check", never "missing". */
 bool mp_dns_status_is_temp(enum mp_dns_status st);
 
-/* Builds the reverse name (in-addr.arpa / ip6.arpa) of an address. */
+/*
+ * Builds the reverse name (in-addr.arpa / ip6.arpa, no trailing dot) of an
+ * address given as text. An IPv4-mapped IPv6 address (::ffff:a.b.c.d)
+ * gets the in-addr.arpa name, since the peer really is IPv4. False for
+ * anything inet_pton rejects, or when out is too small (out is then "").
+ */
 bool mp_dns_reverse_name(const char *ip, char *out, size_t outlen);
+
+/*
+ * Additions (dns module owner):
+ *
+ * Names taken from rdata (MX, PTR, CNAME targets) and canonname are
+ * decoded from wire format, lowercased, without the trailing dot; the
+ * root name (a null MX, RFC 7505) is "". A byte in a label that is not a
+ * letter, digit, '-' or '_' (a '.' inside a label, a space, a control
+ * byte, non-ASCII) is written as an RFC 1035 "\DDD" escape, so the text is
+ * printable, keeps label boundaries unambiguous, and can never pass as a
+ * valid hostname: callers validate with the domain module before use.
+ *
+ * Query names: printable ASCII (0x21-0x7e) except backslash, labels of
+ * 1-63 bytes, at most 253 bytes without the optional trailing dot; anything
+ * else gives MP_DNS_ERROR without a query. timeout_ms 0 means
+ * MP_DNS_DEFAULT_TIMEOUT_MS.
+ */
+#define MP_DNS_DEFAULT_TIMEOUT_MS 5000
+
+/*
+ * Parses one rdata item of type (as libunbound hands it over: no rdlength
+ * prefix, names uncompressed) into rr_r, with every length checked. On
+ * malformed or oversized data returns false, leaves rr_r empty and sets
+ * *why_r to a static reason. Exposed for the table tests of hostile rdata.
+ */
+bool mp_dns_parse_rdata(enum mp_dns_type type, const unsigned char *rd, size_t len,
+    struct mp_dns_rr *rr_r, const char **why_r);
+/* Frees what mp_dns_parse_rdata allocated in rr and zeroes it. */
+void mp_dns_rr_clear(struct mp_dns_rr *rr);
 
 #endif
