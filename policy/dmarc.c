@@ -1,3 +1,1107 @@
+/*
+ * dmarc: our own strict DMARC record parser, policy discovery over dns.c,
+ * and evaluation with libopendmarc cross-checked by our own alignment.
+ *
+ * Why libopendmarc is not trusted alone (measured on 1.4.2):
+ * - its record parser accepts any prefix of a keyword ("p=r" is reject)
+ *   and refuses an invalid p even when rua is present (RFC 7489 6.6.3
+ *   step 6 says: act as p=none), so it gets a canonical record rebuilt
+ *   from our parse instead of the text from DNS;
+ * - given an organizational domain it applies sp even to a record that
+ *   was found at the From domain itself, so it only gets one when the
+ *   record really came from the org domain;
+ * - strict alignment passes a subdomain (upstream #268), with or
+ *   without its PSL loaded, so our alignment decides when they disagree;
+ * - it knows neither np nor t (DMARCbis), and a DNS temporary error
+ *   leaves its policy "absent": discovery and temperror are ours.
+ */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opendmarc/dmarc.h>
+
 #include "dmarc.h"
+#include "log.h"
+
+const char *
+mp_dmarc_result_str(enum mp_dmarc_result r)
+{
+	switch (r) {
+	case MP_DMARC_NONE:
+		return "none";
+	case MP_DMARC_PASS:
+		return "pass";
+	case MP_DMARC_FAIL:
+		return "fail";
+	case MP_DMARC_TEMPERROR:
+		return "temperror";
+	case MP_DMARC_PERMERROR:
+		return "permerror";
+	}
+	return "permerror";
+}
+
+const char *
+mp_dmarc_policy_str(enum mp_dmarc_policy p)
+{
+	switch (p) {
+	case MP_DMARC_P_NONE:
+		return "none";
+	case MP_DMARC_P_QUARANTINE:
+		return "quarantine";
+	case MP_DMARC_P_REJECT:
+		return "reject";
+	case MP_DMARC_P_UNSET:
+		break;
+	}
+	return "unset";
+}
+
+/*
+ * Copies src[0..len) into dst[dstlen] made printable; a cut is marked
+ * with an ellipsis.
+ */
+static void
+copy_printable(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (dstlen == 0)
+		return;
+	/* An escape takes four bytes: cap the input so that the common
+	 * case fits, then cut what is still too long. */
+	mp_printable(&b, src, len, dstlen > 4 ? dstlen - 4 : 0);
+	if (!mp_strlcpy(dst, mp_buf_str(&b), dstlen) && dstlen > 4)
+		memcpy(dst + dstlen - 4, "...", 4);
+	mp_buf_free(&b);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* --- record parser ------------------------------------------------------ */
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+is_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A slice of the record: never NUL-terminated, always with its length. */
+struct slice {
+	const char *p;
+	size_t len;
+};
+
+static void
+trim(struct slice *s)
+{
+	while (s->len > 0 && is_wsp(s->p[0]))
+		s->p++, s->len--;
+	while (s->len > 0 && is_wsp(s->p[s->len - 1]))
+		s->len--;
+}
+
+static bool
+slice_eq_ci(struct slice s, const char *word)
+{
+	size_t n = strlen(word);
+
+	return s.len == n && mp_strncasecmp(s.p, word, n) == 0;
+}
+
+/*
+ * Parses the "v=DMARC1" at the start; on success *rest_r is what follows
+ * the version tag (empty, or starting at the ';').
+ */
+static bool
+parse_version(const char *txt, size_t len, struct slice *rest_r)
+{
+	size_t i = 0;
+
+	while (i < len && is_wsp(txt[i]))
+		i++;
+	if (i >= len || (txt[i] != 'v' && txt[i] != 'V'))
+		return false;
+	i++;
+	while (i < len && is_wsp(txt[i]))
+		i++;
+	if (i >= len || txt[i] != '=')
+		return false;
+	i++;
+	while (i < len && is_wsp(txt[i]))
+		i++;
+	/* The value is case-sensitive: RFC 7489 6.3 "MUST match precisely". */
+	if (len - i < 6 || memcmp(txt + i, "DMARC1", 6) != 0)
+		return false;
+	i += 6;
+	while (i < len && is_wsp(txt[i]))
+		i++;
+	if (i < len && txt[i] != ';')
+		return false;
+	rest_r->p = txt + i;
+	rest_r->len = len - i;
+	return true;
+}
+
+bool
+mp_dmarc_is_record(const char *txt, size_t len)
+{
+	struct slice rest;
+
+	return txt != NULL && parse_version(txt, len, &rest);
+}
+
+static enum mp_dmarc_policy
+parse_request(struct slice v)
+{
+	if (slice_eq_ci(v, "none"))
+		return MP_DMARC_P_NONE;
+	if (slice_eq_ci(v, "quarantine"))
+		return MP_DMARC_P_QUARANTINE;
+	if (slice_eq_ci(v, "reject"))
+		return MP_DMARC_P_REJECT;
+	return MP_DMARC_P_UNSET;
+}
+
+/* 1*DIGIT into *out, refusing more than maxdigits digits. */
+static bool
+parse_uint(struct slice v, size_t maxdigits, unsigned long *out)
+{
+	unsigned long n = 0;
+
+	if (v.len == 0 || v.len > maxdigits)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		if (!is_digit((unsigned char)v.p[i]))
+			return false;
+		n = n * 10 + (unsigned long)(v.p[i] - '0');
+	}
+	*out = n;
+	return true;
+}
+
+/*
+ * One reporting URI (RFC 7489 6.4 dmarc-uri): an absolute URI with a
+ * scheme, no whitespace inside (commas and '!' in a URI must be
+ * %-encoded there), optionally followed by "!" size [k|m|g|t].
+ */
+static bool
+valid_uri(struct slice u)
+{
+	size_t i = 0, bang;
+
+	if (u.len == 0 || !is_alpha((unsigned char)u.p[0]))
+		return false;
+	while (i < u.len && (is_alpha((unsigned char)u.p[i]) ||
+	    is_digit((unsigned char)u.p[i]) || u.p[i] == '+' || u.p[i] == '-' || u.p[i] == '.'))
+		i++;
+	if (i >= u.len || u.p[i] != ':')
+		return false;
+	i++;
+	for (bang = i; bang < u.len && u.p[bang] != '!'; bang++)
+		if (is_wsp(u.p[bang]))
+			return false;
+	if (bang == i)
+		return false;   /* "mailto:" with nothing after it */
+	if (bang < u.len) {
+		struct slice size = { u.p + bang + 1, u.len - bang - 1 };
+		unsigned long n;
+
+		if (size.len > 0 && strchr("kmgtKMGT", size.p[size.len - 1]) != NULL)
+			size.len--;
+		if (!parse_uint(size, 15, &n))
+			return false;
+	}
+	return true;
+}
+
+/* Counts the valid URIs of a comma-separated list; *bad_r: one was not. */
+static int
+count_uris(struct slice v, bool *bad_r)
+{
+	int n = 0;
+
+	*bad_r = false;
+	while (v.len > 0) {
+		const char *comma = memchr(v.p, ',', v.len);
+		struct slice u = { v.p, comma ? (size_t)(comma - v.p) : v.len };
+
+		trim(&u);
+		if (valid_uri(u))
+			n++;
+		else
+			*bad_r = true;
+		if (comma == NULL)
+			break;
+		v.len -= (size_t)(comma - v.p) + 1;
+		v.p = comma + 1;
+		if (v.len == 0)
+			*bad_r = true;   /* a trailing comma */
+	}
+	return n;
+}
+
+/* A ':'-separated list whose items each pass ok(). */
+static bool
+valid_colon_list(struct slice v, bool (*ok)(struct slice))
+{
+	if (v.len == 0)
+		return false;
+	for (;;) {
+		const char *colon = memchr(v.p, ':', v.len);
+		struct slice item = { v.p, colon ? (size_t)(colon - v.p) : v.len };
+
+		trim(&item);
+		if (!ok(item))
+			return false;
+		if (colon == NULL)
+			return true;
+		v.len -= (size_t)(colon - v.p) + 1;
+		v.p = colon + 1;
+	}
+}
+
+static bool
+fo_item(struct slice s)
+{
+	return s.len == 1 && strchr("01dsDS", s.p[0]) != NULL;
+}
+
+/* rf: keywords; only "afrf" is defined, but the syntax allows others. */
+static bool
+rf_item(struct slice s)
+{
+	if (s.len == 0 || s.len > 32)
+		return false;
+	for (size_t i = 0; i < s.len; i++)
+		if (!is_alpha((unsigned char)s.p[i]) && !is_digit((unsigned char)s.p[i]) &&
+		    s.p[i] != '-')
+			return false;
+	return true;
+}
+
+enum tag {
+	T_V, T_P, T_SP, T_NP, T_PCT, T_ADKIM, T_ASPF, T_FO, T_RF, T_RI, T_RUA, T_RUF,
+	T_T, T_UNKNOWN,
+};
+
+static const char *const tag_names[] = {
+	"v", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "rf", "ri", "rua", "ruf", "t",
+};
+
+static enum tag
+lookup_tag(struct slice name)
+{
+	for (size_t i = 0; i < MP_ARRAY_SIZE(tag_names); i++)
+		if (slice_eq_ci(name, tag_names[i]))
+			return (enum tag)i;
+	return T_UNKNOWN;
+}
+
+static void
+warn_tag(struct mp_dmarc_record *rec, const char *tag, struct slice v, const char *what)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (rec->warning[0] != '\0')
+		return;   /* the first one is enough for a postmaster */
+	mp_printable(&b, v.p, v.len, 40);
+	snprintf(rec->warning, sizeof(rec->warning), "%s=%s is not valid, %s", tag,
+	    mp_buf_str(&b), what);
+	mp_buf_free(&b);
+}
+
+bool
+mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *rec,
+    char *why, size_t whylen)
+{
+	struct slice rest;
+	unsigned seen = 0;
+	int ntags = 1;
+	const char *bad_policy = NULL;
+	struct slice bad_policy_value = { "", 0 };
+
+	memset(rec, 0, sizeof(*rec));
+	rec->pct = 100;
+	rec->ri = 86400;
+	set_why(why, whylen, "%s", "");
+
+	if (txt == NULL || len == 0) {
+		set_why(why, whylen, "empty record");
+		return false;
+	}
+	if (len > MP_DMARC_RECORD_MAX) {
+		set_why(why, whylen, "record too long (%zu bytes, limit %d)", len,
+		    MP_DMARC_RECORD_MAX);
+		return false;
+	}
+	/* Hostile bytes first, so that nothing below sees them. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)txt[i];
+
+		if (c == '\0') {
+			set_why(why, whylen, "NUL byte at offset %zu", i);
+			return false;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			set_why(why, whylen, "control character \\x%02x at offset %zu", c, i);
+			return false;
+		}
+		if (c > 0x7f) {
+			set_why(why, whylen, "non-ASCII byte \\x%02x at offset %zu", c, i);
+			return false;
+		}
+	}
+	if (!parse_version(txt, len, &rest)) {
+		set_why(why, whylen, "does not start with v=DMARC1");
+		return false;
+	}
+	seen |= 1u << T_V;
+
+	while (rest.len > 0) {
+		const char *semi, *eq;
+		struct slice seg, name, value;
+		enum tag t;
+
+		/* rest starts at a ';' */
+		rest.p++, rest.len--;
+		semi = memchr(rest.p, ';', rest.len);
+		seg.p = rest.p;
+		seg.len = semi ? (size_t)(semi - rest.p) : rest.len;
+		rest.len -= seg.len;
+		rest.p += seg.len;
+		trim(&seg);
+		if (seg.len == 0)
+			continue;   /* ";;" and a trailing ';' are harmless */
+		if (++ntags > MP_DMARC_MAX_TAGS) {
+			set_why(why, whylen, "more than %d tags", MP_DMARC_MAX_TAGS);
+			return false;
+		}
+		eq = memchr(seg.p, '=', seg.len);
+		if (eq == NULL) {
+			struct mp_buf b = MP_BUF_INIT;
+
+			mp_printable(&b, seg.p, seg.len, 40);
+			set_why(why, whylen, "tag without '=': %s", mp_buf_str(&b));
+			mp_buf_free(&b);
+			return false;
+		}
+		name.p = seg.p;
+		name.len = (size_t)(eq - seg.p);
+		trim(&name);
+		value.p = eq + 1;
+		value.len = (size_t)(seg.p + seg.len - value.p);
+		trim(&value);
+		/* tag-name = ALPHA *(ALPHA / DIGIT / "_"), RFC 6376 3.2 */
+		if (name.len == 0 || name.len > 32 || !is_alpha((unsigned char)name.p[0])) {
+			set_why(why, whylen, "bad tag name");
+			return false;
+		}
+		for (size_t i = 1; i < name.len; i++) {
+			unsigned char c = (unsigned char)name.p[i];
+
+			if (!is_alpha(c) && !is_digit(c) && c != '_') {
+				set_why(why, whylen, "bad tag name");
+				return false;
+			}
+		}
+		t = lookup_tag(name);
+		if (t == T_UNKNOWN)
+			continue;   /* RFC 7489 6.3: unknown tags MUST be ignored */
+		if (seen & (1u << t)) {
+			set_why(why, whylen, "tag %s given twice", tag_names[t]);
+			return false;
+		}
+		seen |= 1u << t;
+
+		switch (t) {
+		case T_P:
+		case T_SP:
+		case T_NP: {
+			enum mp_dmarc_policy pol = parse_request(value);
+
+			if (pol == MP_DMARC_P_UNSET) {
+				if (bad_policy == NULL) {
+					bad_policy = tag_names[t];
+					bad_policy_value = value;
+				}
+				break;
+			}
+			if (t == T_P)
+				rec->p = pol;
+			else if (t == T_SP)
+				rec->sp = pol;
+			else
+				rec->np = pol;
+			break;
+		}
+		case T_PCT: {
+			unsigned long n;
+
+			/* 1*3DIGIT, 0..100, integer only */
+			if (!parse_uint(value, 3, &n) || n > 100)
+				warn_tag(rec, "pct", value, "using pct=100");
+			else
+				rec->pct = (int)n;
+			break;
+		}
+		case T_ADKIM:
+		case T_ASPF: {
+			bool strict;
+
+			if (slice_eq_ci(value, "s"))
+				strict = true;
+			else if (slice_eq_ci(value, "r"))
+				strict = false;
+			else {
+				warn_tag(rec, tag_names[t], value, "using relaxed");
+				break;
+			}
+			if (t == T_ADKIM)
+				rec->adkim_strict = strict;
+			else
+				rec->aspf_strict = strict;
+			break;
+		}
+		case T_T:
+			if (slice_eq_ci(value, "y"))
+				rec->testing = true;
+			else if (!slice_eq_ci(value, "n"))
+				warn_tag(rec, "t", value, "using t=n");
+			break;
+		case T_FO:
+			if (valid_colon_list(value, fo_item))
+				rec->fo_present = 1;
+			else
+				warn_tag(rec, "fo", value, "using fo=0");
+			break;
+		case T_RF:
+			if (!valid_colon_list(value, rf_item))
+				warn_tag(rec, "rf", value, "using rf=afrf");
+			break;
+		case T_RI: {
+			unsigned long n;
+
+			if (!parse_uint(value, 10, &n) || n > 4294967295UL)
+				warn_tag(rec, "ri", value, "using ri=86400");
+			else
+				rec->ri = n;
+			break;
+		}
+		case T_RUA:
+		case T_RUF: {
+			bool bad;
+			int n = count_uris(value, &bad);
+
+			if (t == T_RUA) {
+				rec->rua_count = n;
+				copy_printable(rec->rua, sizeof(rec->rua), value.p, value.len);
+			} else {
+				rec->ruf_count = n;
+				copy_printable(rec->ruf, sizeof(rec->ruf), value.p, value.len);
+			}
+			if (bad)
+				warn_tag(rec, tag_names[t], value, "invalid URIs ignored");
+			break;
+		}
+		case T_V:
+		case T_UNKNOWN:
+			break;
+		}
+	}
+
+	if (bad_policy != NULL) {
+		struct mp_buf b = MP_BUF_INIT;
+
+		mp_printable(&b, bad_policy_value.p, bad_policy_value.len, 40);
+		if (rec->rua_count == 0) {
+			set_why(why, whylen, "invalid %s=%s and no valid rua: no policy",
+			    bad_policy, mp_buf_str(&b));
+			mp_buf_free(&b);
+			return false;
+		}
+		/* RFC 7489 6.6.3 step 6 (and DMARCbis): act as if the record
+		 * were "v=DMARC1; p=none", keeping its reporting tags. */
+		rec->policy_fallback = true;
+		rec->p = MP_DMARC_P_NONE;
+		rec->sp = rec->np = MP_DMARC_P_UNSET;
+		snprintf(rec->warning, sizeof(rec->warning),
+		    "invalid %s=%s: treated as p=none because rua is present", bad_policy,
+		    mp_buf_str(&b));
+		mp_buf_free(&b);
+	} else if (rec->p == MP_DMARC_P_UNSET) {
+		rec->p_missing = true;
+		rec->p = MP_DMARC_P_NONE;
+		if (rec->warning[0] == '\0')
+			snprintf(rec->warning, sizeof(rec->warning),
+			    "no p= tag: treated as p=none");
+	}
+	set_why(why, whylen, "%s", rec->warning);
+	return true;
+}
+
+/* --- alignment ------------------------------------------------------------ */
+
+bool
+mp_dmarc_aligned(const struct mp_psl *psl, const char *a, const char *b, bool strict)
+{
+	char oa[MP_DOMAIN_MAX], ob[MP_DOMAIN_MAX];
+
+	if (a == NULL || b == NULL || *a == '\0' || *b == '\0')
+		return false;
+	if (mp_strcasecmp(a, b) == 0)
+		return true;
+	if (strict || psl == NULL)
+		return false;
+	/* A name that is itself a public suffix has no org domain: it only
+	 * aligns with itself. */
+	if (!mp_psl_org_domain(psl, a, oa) || !mp_psl_org_domain(psl, b, ob))
+		return false;
+	return strcmp(oa, ob) == 0;
+}
+
+/* --- libopendmarc --------------------------------------------------------- */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t lib_path_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lib_psl_path[MAXPATHLEN];
+static int lib_status = -1;     /* 0 when the library loaded its PSL */
+
+/*
+ * opendmarc_policy_library_init copies its argument into a global and
+ * reads the PSL into a global hash: not thread-safe, so it runs once.
+ * After that, the per-message calls only touch their own context, and
+ * the PSL hash lookups take libopendmarc's own mutex.
+ */
+static void
+lib_init_once(void)
+{
+	OPENDMARC_LIB_T lib;
+
+	memset(&lib, 0, sizeof(lib));
+	lib.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
+	memcpy(lib.tld_source_file, lib_psl_path, sizeof(lib.tld_source_file));
+	lib_status = opendmarc_policy_library_init(&lib);
+	if (lib_status != 0)
+		mp_log(LOG_WARNING, "libopendmarc could not load the PSL %s (status %d): "
+		    "mailposture's own alignment check decides", lib_psl_path, lib_status);
+}
+
+bool
+mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen)
+{
+	bool have_path;
+
+	if (psl_file != NULL && *psl_file == '\0')
+		psl_file = NULL;
+	pthread_mutex_lock(&lib_path_lock);
+	if (lib_psl_path[0] == '\0' &&
+	    !mp_strlcpy(lib_psl_path, psl_file ? psl_file : MP_PSL_FILE, sizeof(lib_psl_path)))
+		lib_psl_path[0] = '\0';
+	have_path = lib_psl_path[0] != '\0';
+	pthread_mutex_unlock(&lib_path_lock);
+	if (!have_path) {
+		set_why(err, errlen, "PSL path too long");
+		return false;
+	}
+	pthread_once(&lib_once, lib_init_once);
+	if (lib_status != 0) {
+		set_why(err, errlen, "libopendmarc could not load %s (status %d)", lib_psl_path,
+		    lib_status);
+		return false;
+	}
+	return true;
+}
+
+static int
+lib_spf_outcome(enum mp_spf_result r)
+{
+	switch (r) {
+	case MP_SPF_PASS:
+		return DMARC_POLICY_SPF_OUTCOME_PASS;
+	case MP_SPF_FAIL:
+	case MP_SPF_SOFTFAIL:
+	case MP_SPF_PERMERROR:
+		return DMARC_POLICY_SPF_OUTCOME_FAIL;
+	case MP_SPF_TEMPERROR:
+		return DMARC_POLICY_SPF_OUTCOME_TMPFAIL;
+	case MP_SPF_NONE:
+	case MP_SPF_NEUTRAL:
+		break;
+	}
+	return DMARC_POLICY_SPF_OUTCOME_NONE;
+}
+
+/*
+ * Runs libopendmarc over a canonical record rebuilt from our parse, so
+ * that it sees exactly what we validated. from is the From domain, org
+ * the org domain only when the record came from there (given one, the
+ * library applies sp). spf_domain is NULL when SPF did not run for a
+ * MAIL FROM domain. False when the library refused something.
+ */
+static bool
+lib_evaluate(const struct mp_dmarc_outcome *out, const char *from_in, const char *ip_in,
+    const char *spf_domain, enum mp_spf_result spf, char dkim[][MP_DOMAIN_MAX],
+    const bool *dkim_pass, size_t ndkim, bool *pass_r, bool *spf_al_r, bool *dkim_al_r)
+{
+	char canon[96], from[MP_DOMAIN_MAX], org[MP_DOMAIN_MAX], ip[64], dom[MP_DOMAIN_MAX];
+	DMARC_POLICY_T *ctx;
+	int pol, st, dal = 0, sal = 0;
+	bool ok = false;
+
+	/* Also orders our read of lib_status after the init, whichever
+	 * thread ran it. */
+	pthread_once(&lib_once, lib_init_once);
+	if (lib_status != 0)
+		return false;
+	snprintf(canon, sizeof(canon), "v=DMARC1; p=%s; adkim=%c; aspf=%c",
+	    mp_dmarc_policy_str(out->rec.p), out->rec.adkim_strict ? 's' : 'r',
+	    out->rec.aspf_strict ? 's' : 'r');
+	/* libopendmarc wants writable strings: give it copies. */
+	mp_strlcpy(from, from_in, sizeof(from));
+	mp_strlcpy(org, out->org_domain, sizeof(org));
+	mp_strlcpy(ip, ip_in != NULL && *ip_in != '\0' ? ip_in : "0.0.0.0", sizeof(ip));
+	/* The second argument is "is IPv6" (0 or 1), not 4 or 6. */
+	ctx = opendmarc_policy_connect_init((u_char *)ip, strchr(ip, ':') != NULL ? 1 : 0);
+	if (ctx == NULL)
+		return false;
+	if ((st = opendmarc_policy_store_from_domain(ctx, (u_char *)from)) != DMARC_PARSE_OKAY)
+		goto done;
+	/* Its third argument overwrites the stored From domain: pass the
+	 * From domain, never the policy domain. store_dkim reads adkim, so
+	 * the record goes in before the DKIM results. */
+	if ((st = opendmarc_policy_store_dmarc(ctx, (u_char *)canon, (u_char *)from,
+	    out->from_org ? (u_char *)org : NULL)) != DMARC_PARSE_OKAY)
+		goto done;
+	if (spf_domain != NULL) {
+		mp_strlcpy(dom, spf_domain, sizeof(dom));
+		if ((st = opendmarc_policy_store_spf(ctx, (u_char *)dom, lib_spf_outcome(spf),
+		    DMARC_POLICY_SPF_ORIGIN_MAILFROM, NULL)) != DMARC_PARSE_OKAY)
+			goto done;
+	}
+	for (size_t i = 0; i < ndkim; i++) {
+		if (dkim[i][0] == '\0')
+			continue;
+		if ((st = opendmarc_policy_store_dkim(ctx, (u_char *)dkim[i], NULL,
+		    dkim_pass[i] ? DMARC_POLICY_DKIM_OUTCOME_PASS : DMARC_POLICY_DKIM_OUTCOME_FAIL,
+		    NULL)) != DMARC_PARSE_OKAY)
+			goto done;
+	}
+	pol = opendmarc_get_policy_to_enforce(ctx);
+	st = pol;
+	if (pol != DMARC_POLICY_PASS && pol != DMARC_POLICY_REJECT &&
+	    pol != DMARC_POLICY_QUARANTINE && pol != DMARC_POLICY_NONE)
+		goto done;
+	(void)opendmarc_policy_fetch_alignment(ctx, &dal, &sal);
+	*pass_r = pol == DMARC_POLICY_PASS;
+	*spf_al_r = sal == DMARC_POLICY_SPF_ALIGNMENT_PASS;
+	*dkim_al_r = dal == DMARC_POLICY_DKIM_ALIGNMENT_PASS;
+	ok = true;
+done:
+	if (!ok)
+		mp_log(LOG_DEBUG, "libopendmarc: %s", opendmarc_policy_status_to_str(st));
+	opendmarc_policy_connect_shutdown(ctx);
+	return ok;
+}
+
+/* --- discovery ------------------------------------------------------------ */
+
+/* Our own copy of the SPF result names: dmarc needs no code from spf.c. */
+static const char *
+spf_str(enum mp_spf_result r)
+{
+	static const char *const names[] = {
+		"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
+	};
+
+	return (unsigned)r < MP_ARRAY_SIZE(names) ? names[r] : "unknown";
+}
+
+struct mp_dmarc {
+	struct mp_dns *dns;
+	const struct mp_psl *psl;
+};
+
+struct mp_dmarc *
+mp_dmarc_new(struct mp_dns *dns, const struct mp_psl *psl)
+{
+	struct mp_dmarc *d = xcalloc(1, sizeof(*d));
+	char err[256];
+
+	d->dns = dns;
+	d->psl = psl;
+	/* A library that could not load its PSL is logged once and then
+	 * only cross-checks less: our alignment does not need it. */
+	(void)mp_dmarc_library_init(NULL, err, sizeof(err));
+	return d;
+}
+
+void
+mp_dmarc_free(struct mp_dmarc **dp)
+{
+	if (dp == NULL || *dp == NULL)
+		return;
+	free(*dp);
+	*dp = NULL;
+}
+
+enum fetch {
+	FETCH_NONE,     /* no DMARC record at the name */
+	FETCH_ONE,
+	FETCH_MANY,
+	FETCH_TEMP,     /* the lookup failed */
+};
+
+/*
+ * Queries the TXT records at _dmarc.<domain> and keeps those that start
+ * with v=DMARC1 (RFC 7489 6.6.3 steps 1-2). On FETCH_ONE and FETCH_MANY
+ * the first such record is copied, printable, into out->record and
+ * parsed into out->rec (*valid_r, reason in why). *status_r is the DNS
+ * status, which also tells whether the name exists.
+ */
+static enum fetch
+fetch(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain,
+    struct mp_dmarc_outcome *out, bool *valid_r, char *why, size_t whylen, int *count_r,
+    enum mp_dns_status *status_r)
+{
+	char name[MP_DNS_NAME_MAX + 1];
+	struct mp_dns_result *res;
+	const struct mp_dns_rr *first = NULL;
+	int n = 0;
+
+	*valid_r = false;
+	*count_r = 0;
+	why[0] = '\0';
+	if ((size_t)snprintf(name, sizeof(name), "_dmarc.%s", domain) >= sizeof(name) ||
+	    strlen(name) > 253) {
+		/* Such a name cannot exist in the DNS. */
+		*status_r = MP_DNS_NXDOMAIN;
+		return FETCH_NONE;
+	}
+	res = mp_dns_query(d->dns, deadline, name, MP_DNS_TXT);
+	*status_r = res->status;
+	if (mp_dns_status_is_temp(res->status)) {
+		set_why(why, whylen, "%s%s%s", mp_dns_status_str(res->status),
+		    res->why ? ": " : "", res->why ? res->why : "");
+		mp_dns_result_free(&res);
+		return FETCH_TEMP;
+	}
+	for (size_t i = 0; res->status == MP_DNS_OK && i < res->count; i++) {
+		const struct mp_dns_rr *rr = &res->rr[i];
+
+		if (rr->type != MP_DNS_TXT || !mp_dmarc_is_record(rr->text, rr->text_len))
+			continue;
+		if (n++ == 0)
+			first = rr;
+	}
+	if (first != NULL) {
+		copy_printable(out->record, sizeof(out->record), first->text, first->text_len);
+		*valid_r = mp_dmarc_record_parse(first->text, first->text_len, &out->rec, why,
+		    whylen);
+	}
+	mp_dns_result_free(&res);
+	*count_r = n;
+	return n == 0 ? FETCH_NONE : n == 1 ? FETCH_ONE : FETCH_MANY;
+}
+
+/*
+ * Policy discovery (RFC 7489 6.6.3): the From domain, then, only when it
+ * has no DMARC record at all, the org domain. A lookup failure at either
+ * step is TEMPERROR, never NONE. Several records at the name that
+ * answered, or an invalid record there, end discovery: no fallback.
+ * Returns PASS when a valid record was found (out->rec holds it).
+ * *from_exists_r: 1 when a lookup proved the From domain exists, 0 when
+ * that is not known yet.
+ */
+static enum mp_dmarc_result
+discover(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *from,
+    struct mp_dmarc_outcome *out, int *from_exists_r)
+{
+	char why[160];
+	const char *at = from;
+	enum mp_dns_status st;
+	enum fetch f;
+	bool valid;
+	int count;
+
+	*from_exists_r = 0;
+	if (d->psl == NULL || !mp_psl_org_domain(d->psl, from, out->org_domain))
+		out->org_domain[0] = '\0';
+
+	f = fetch(d, deadline, from, out, &valid, why, sizeof(why), &count, &st);
+	/* _dmarc.<from> exists (even with no DMARC record): so does <from>. */
+	if (st == MP_DNS_OK || st == MP_DNS_NODATA)
+		*from_exists_r = 1;
+	if (f == FETCH_NONE && out->org_domain[0] != '\0' && strcmp(out->org_domain, from) != 0) {
+		at = out->org_domain;
+		out->from_org = true;
+		f = fetch(d, deadline, at, out, &valid, why, sizeof(why), &count, &st);
+	}
+	mp_strlcpy(out->policy_domain, at, sizeof(out->policy_domain));
+
+	switch (f) {
+	case FETCH_TEMP:
+		set_why(out->reason, sizeof(out->reason),
+		    "could not look up the DMARC record at _dmarc.%s (%s): try again later", at, why);
+		return MP_DMARC_TEMPERROR;
+	case FETCH_NONE:
+		out->policy_domain[0] = '\0';
+		out->from_org = false;
+		if (strcmp(at, from) == 0)
+			set_why(out->reason, sizeof(out->reason),
+			    "no DMARC record at _dmarc.%s", from);
+		else
+			set_why(out->reason, sizeof(out->reason),
+			    "no DMARC record at _dmarc.%s nor at _dmarc.%s", from, at);
+		return MP_DMARC_NONE;
+	case FETCH_MANY:
+		/* RFC 7489 6.6.3 step 5: several records mean no policy at
+		 * all. Reported as permerror rather than none: the domain has
+		 * a broken DMARC setup, and RFC 8601 permerror says exactly
+		 * that, while the disposition stays "no action" either way. */
+		out->record_found = true;
+		set_why(out->reason, sizeof(out->reason),
+		    "%d DMARC records at _dmarc.%s: no policy applies (RFC 7489 6.6.3)", count, at);
+		return MP_DMARC_PERMERROR;
+	case FETCH_ONE:
+		break;
+	}
+	out->record_found = true;
+	if (!valid) {
+		set_why(out->reason, sizeof(out->reason),
+		    "invalid DMARC record at _dmarc.%s: %s: no policy applies", at, why);
+		return MP_DMARC_PERMERROR;
+	}
+	return MP_DMARC_PASS;
+}
+
+enum existence { EXISTS, NOT_EXISTS, UNKNOWN };
+
+/*
+ * Chooses p, sp or np (DMARCbis): p for the From domain's own record;
+ * for a record inherited from the org domain, np when the From domain
+ * does not exist, else sp, each falling back (np to sp, sp to p). The
+ * existence check costs one A query, and only when it can change the
+ * answer. UNKNOWN: that query failed; *policy_r then holds the sp answer.
+ */
+static enum existence
+choose_policy(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *from,
+    int from_exists, const struct mp_dmarc_outcome *out, enum mp_dmarc_policy *policy_r,
+    const char **tag_r)
+{
+	const struct mp_dmarc_record *r = &out->rec;
+	enum mp_dmarc_policy sp, np;
+	struct mp_dns_result *res;
+	enum existence e;
+
+	if (!out->from_org) {
+		*policy_r = r->p;
+		*tag_r = "p";
+		return EXISTS;
+	}
+	sp = r->sp != MP_DMARC_P_UNSET ? r->sp : r->p;
+	np = r->np != MP_DMARC_P_UNSET ? r->np : sp;
+	*policy_r = sp;
+	*tag_r = r->sp != MP_DMARC_P_UNSET ? "sp" : "p";
+	if (np == sp || from_exists)
+		return EXISTS;
+	/* Non-existent means NXDOMAIN (DMARCbis, RFC 8020): any answer
+	 * other than NXDOMAIN for any type proves the name exists. */
+	res = mp_dns_query(d->dns, deadline, from, MP_DNS_A);
+	if (res->status == MP_DNS_NXDOMAIN) {
+		*policy_r = np;
+		*tag_r = r->np != MP_DMARC_P_UNSET ? "np" : *tag_r;
+		e = NOT_EXISTS;
+	} else if (mp_dns_status_is_temp(res->status))
+		e = UNKNOWN;
+	else
+		e = EXISTS;
+	mp_dns_result_free(&res);
+	return e;
+}
+
+static enum mp_dmarc_policy
+one_level_down(enum mp_dmarc_policy p)
+{
+	return p == MP_DMARC_P_REJECT ? MP_DMARC_P_QUARANTINE : MP_DMARC_P_NONE;
+}
+
+static bool
+init_outcome(const char *from_in, char from[MP_DOMAIN_MAX], struct mp_dmarc_outcome *out)
+{
+	const char *why = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->result = MP_DMARC_PERMERROR;
+	out->policy = MP_DMARC_P_UNSET;
+	out->disposition = MP_DMARC_P_NONE;
+	if (from_in == NULL || !mp_domain_normalize(from_in, strlen(from_in), from, &why)) {
+		set_why(out->reason, sizeof(out->reason), "no valid From domain%s%s",
+		    why ? ": " : "", why ? why : "");
+		return false;
+	}
+	return true;
+}
+
+enum mp_dmarc_result
+mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain,
+    struct mp_dmarc_outcome *out)
+{
+	char from[MP_DOMAIN_MAX];
+	const char *tag;
+	int exists;
+
+	if (!init_outcome(domain, from, out))
+		return out->result;
+	out->result = discover(d, deadline, from, out, &exists);
+	if (out->result != MP_DMARC_PASS)
+		return out->result;
+	if (choose_policy(d, deadline, from, exists, out, &out->policy, &tag) == UNKNOWN)
+		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s "
+		    "(could not tell whether %s exists)", out->policy_domain, tag,
+		    mp_dmarc_policy_str(out->policy), from);
+	else
+		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s%s",
+		    out->policy_domain, tag, mp_dmarc_policy_str(out->policy),
+		    out->rec.testing ? " (t=y: testing)" : "");
+	/* Without a message there is no pct sample: only t=y lowers it. */
+	out->disposition = out->rec.testing ? one_level_down(out->policy) : out->policy;
+	return out->result;
+}
+
+enum mp_dmarc_result
+mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
+    const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out)
+{
+	char from[MP_DOMAIN_MAX], spf_domain[MP_DOMAIN_MAX] = "", aligned_d[MP_DOMAIN_MAX] = "";
+	char (*dkim)[MP_DOMAIN_MAX] = NULL;
+	bool *dkim_pass = NULL;
+	size_t ndkim = 0;
+	bool pass, lib_pass, lib_spf, lib_dkim, sampled;
+	const char *tag, *why;
+	enum existence e;
+	int exists;
+
+	if (!init_outcome(in->from_domain, from, out))
+		return out->result;
+	out->result = discover(d, deadline, from, out, &exists);
+	if (out->result != MP_DMARC_PASS)
+		return out->result;
+
+	/* SPF counts only for the MAIL FROM domain it checked, and only
+	 * when it passed (RFC 7489 4.2). */
+	if (in->spf_domain != NULL && *in->spf_domain != '\0' &&
+	    !mp_domain_normalize(in->spf_domain, strlen(in->spf_domain), spf_domain, &why))
+		spf_domain[0] = '\0';
+	out->spf_aligned = in->spf == MP_SPF_PASS && spf_domain[0] != '\0' &&
+	    mp_dmarc_aligned(d->psl, from, spf_domain, out->rec.aspf_strict);
+
+	/* DKIM: the caller passes only results from trusted A-R headers. */
+	if (in->dkim != NULL && in->ndkim > 0) {
+		ndkim = in->ndkim > 32 ? 32 : in->ndkim;
+		dkim = xcalloc(ndkim, sizeof(*dkim));
+		dkim_pass = xcalloc(ndkim, sizeof(*dkim_pass));
+	}
+	for (size_t i = 0; i < ndkim; i++) {
+		const struct mp_dkim_result *k = &in->dkim[i];
+
+		if (!mp_domain_normalize(k->domain, strnlen(k->domain, sizeof(k->domain)),
+		    dkim[i], &why)) {
+			dkim[i][0] = '\0';
+			continue;
+		}
+		dkim_pass[i] = k->pass;
+		if (k->pass && !out->dkim_aligned &&
+		    mp_dmarc_aligned(d->psl, from, dkim[i], out->rec.adkim_strict)) {
+			out->dkim_aligned = true;
+			mp_strlcpy(aligned_d, dkim[i], sizeof(aligned_d));
+		}
+	}
+	pass = out->spf_aligned || out->dkim_aligned;
+
+	if (lib_evaluate(out, from, in->ip, spf_domain[0] ? spf_domain : NULL, in->spf, dkim,
+	    dkim_pass, ndkim, &lib_pass, &lib_spf, &lib_dkim)) {
+		/* When libopendmarc disagrees, ours wins: its strict mode
+		 * aligns a parent or subdomain (upstream #268). */
+		if (lib_pass != pass || lib_spf != out->spf_aligned || lib_dkim != out->dkim_aligned)
+			mp_log(LOG_DEBUG, "dmarc %s: libopendmarc says %s (spf %d dkim %d), "
+			    "we say %s (spf %d dkim %d): ours applies", from,
+			    lib_pass ? "pass" : "fail", lib_spf, lib_dkim, pass ? "pass" : "fail",
+			    out->spf_aligned, out->dkim_aligned);
+	}
+	free(dkim);
+	free(dkim_pass);
+
+	e = choose_policy(d, deadline, from, exists, out, &out->policy, &tag);
+	if (pass) {
+		out->result = MP_DMARC_PASS;
+		out->disposition = MP_DMARC_P_NONE;
+		if (out->spf_aligned)
+			set_why(out->reason, sizeof(out->reason),
+			    "DMARC pass: SPF passed for %s, aligned (%s) with From %s",
+			    spf_domain, out->rec.aspf_strict ? "strict" : "relaxed", from);
+		else
+			set_why(out->reason, sizeof(out->reason),
+			    "DMARC pass: DKIM signature d=%s, aligned (%s) with From %s",
+			    aligned_d, out->rec.adkim_strict ? "strict" : "relaxed", from);
+		return out->result;
+	}
+	if (e == UNKNOWN) {
+		/* The policy for a failing message depends on whether the
+		 * From domain exists (np), and that lookup failed. */
+		out->result = MP_DMARC_TEMPERROR;
+		out->policy = MP_DMARC_P_UNSET;
+		set_why(out->reason, sizeof(out->reason),
+		    "DMARC fail, but could not tell whether %s exists (np= of _dmarc.%s): "
+		    "try again later", from, out->policy_domain);
+		return out->result;
+	}
+
+	out->result = MP_DMARC_FAIL;
+	if (sample < 0)
+		sample = (int)arc4random_uniform(100);
+	else if (sample > 99)
+		sample = 99;
+	/* pct (RFC 7489 6.6.4): a message outside the sample gets the next
+	 * policy down. t=y (DMARCbis) asks the same. Both at once still
+	 * lower it by one level only: t=y is the successor of pct=0. */
+	sampled = sample < out->rec.pct;
+	out->disposition = sampled && !out->rec.testing ? out->policy :
+	    one_level_down(out->policy);
+	set_why(out->reason, sizeof(out->reason),
+	    "DMARC fail for From %s: no aligned pass (SPF %s%s%s, aspf=%c; DKIM adkim=%c); "
+	    "%s=%s at _dmarc.%s%s%s%s -> %s", from, spf_str(in->spf),
+	    spf_domain[0] ? " for " : "", spf_domain, out->rec.aspf_strict ? 's' : 'r',
+	    out->rec.adkim_strict ? 's' : 'r', tag, mp_dmarc_policy_str(out->policy),
+	    out->policy_domain, e == NOT_EXISTS ? " (From domain does not exist)" : "",
+	    out->rec.testing ? ", t=y testing mode" : "",
+	    !sampled ? ", outside the pct sample" : "", mp_dmarc_policy_str(out->disposition));
+	return out->result;
+}

@@ -42,11 +42,66 @@ struct mp_dmarc_record {
 	bool testing;                     /* t=y */
 	char rua[512], ruf[512];          /* raw URI lists, printable, "" when absent */
 	int fo_present;
+	/* Added by the dmarc module (add-only): */
+	bool p_missing;                   /* no p= tag: treated as p=none (DMARCbis) */
+	bool policy_fallback;             /* p/sp/np invalid but rua valid: treated as
+	                                   * "v=DMARC1; p=none" (RFC 7489 6.6.3 step 6) */
+	int rua_count, ruf_count;         /* syntactically valid URIs in rua/ruf */
+	unsigned long ri;                 /* 86400 when absent */
+	char warning[160];                /* printable: the first tag that was ignored
+	                                   * or defaulted, "" when none */
 };
 
 /* Parses a record; false + printable reason when it is not valid DMARC. */
 bool mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *rec,
     char *why, size_t whylen);
+
+/*
+ * Parser rules (RFC 7489 6.3/6.4, DMARCbis for np and t):
+ * - Records over MP_DMARC_RECORD_MAX bytes, or holding NUL, control
+ *   characters (other than SP and HTAB) or non-ASCII bytes are invalid.
+ * - "v=DMARC1" must come first: tag name case-insensitive, value exactly
+ *   "DMARC1" (the RFC says it must match precisely).
+ * - Tags are "name=value" separated by ';' with optional whitespace.
+ *   Empty segments (";;") are tolerated; a segment without '=' or with a
+ *   bad tag name makes the record invalid, and so does a known tag given
+ *   twice (DMARC uses the DKIM tag-list syntax, RFC 6376 3.2: duplicate
+ *   tags invalidate the whole list). Unknown tags are ignored.
+ * - p/sp/np: none|quarantine|reject (case-insensitive). If one of them
+ *   is invalid, RFC 7489 6.6.3 step 6 applies: with at least one valid
+ *   rua URI the record counts as "v=DMARC1; p=none" (policy_fallback),
+ *   otherwise the record is invalid.
+ * - A missing p is treated as p=none (DMARCbis; RFC 7489 would have
+ *   required an rua for that), flagged in p_missing.
+ * - pct, adkim, aspf, t, fo, rf, ri with a bad value take their default
+ *   and the record stays valid, as RFC 7489 6.3 says ("syntax errors in
+ *   the remainder of the record SHOULD be discarded in favor of default
+ *   values"); rec->warning names the tag.
+ */
+#define MP_DMARC_RECORD_MAX 4096
+#define MP_DMARC_MAX_TAGS   64
+
+/* True when the TXT string starts with "v=DMARC1" (RFC 7489 6.6.3 step 2):
+ * a TXT record that does not is simply not a DMARC record. */
+bool mp_dmarc_is_record(const char *txt, size_t len);
+
+/*
+ * Identifier alignment as DMARC defines it: strict is an exact match,
+ * relaxed is the same organizational domain (from the PSL). Both names
+ * must be normalised. Exposed for tests and the audit.
+ */
+bool mp_dmarc_aligned(const struct mp_psl *psl, const char *a, const char *b, bool strict);
+
+/*
+ * Optional: initialise libopendmarc with a PSL file (NULL: the built-in
+ * default MP_PSL_FILE). Its library init is global and not thread-safe,
+ * so it runs once (pthread_once); the first caller's path wins, and
+ * mp_dmarc_new calls it with NULL if nobody did before. Use the same
+ * file as mp_psl_load. Returns false and a reason when the library
+ * could not load the file (mailposture then relies on its own
+ * alignment check, which does not need libopendmarc's PSL).
+ */
+bool mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen);
 
 /* A DKIM result taken from a trusted Authentication-Results header. */
 struct mp_dkim_result {
@@ -60,16 +115,19 @@ struct mp_dmarc_input {
 	const char *spf_domain;         /* the MAIL FROM domain that SPF checked */
 	const struct mp_dkim_result *dkim;
 	size_t ndkim;
+	const char *ip;                 /* added: client IP for libopendmarc, may be NULL */
 };
 
 struct mp_dmarc_outcome {
 	enum mp_dmarc_result result;
-	enum mp_dmarc_policy policy;        /* the policy that applies: p, sp or np */
-	enum mp_dmarc_policy disposition;   /* what to do: after pct and t=y */
+	enum mp_dmarc_policy policy;        /* the policy that applies: p, sp or np;
+	                                     * UNSET without a valid record */
+	enum mp_dmarc_policy disposition;   /* what to do: after pct and t=y;
+	                                     * none unless result is FAIL */
 	bool spf_aligned, dkim_aligned;
 	bool record_found;
 	bool from_org;                      /* the record came from the org domain */
-	char policy_domain[MP_DOMAIN_MAX];  /* where the record was found */
+	char policy_domain[MP_DOMAIN_MAX];  /* where the record was found, "" if none */
 	char org_domain[MP_DOMAIN_MAX];
 	char record[512];                   /* printable */
 	struct mp_dmarc_record rec;
@@ -86,6 +144,25 @@ void mp_dmarc_free(struct mp_dmarc **dp);
  * Fetches the record (the From domain, then the org domain) and
  * evaluates. pct sampling uses sample (0..99, pass -1 for random) so
  * that tests are repeatable.
+ *
+ * Results: NONE when neither _dmarc name holds a DMARC record (NXDOMAIN,
+ * NODATA, or only other TXT records); TEMPERROR when either lookup
+ * failed (SERVFAIL, timeout, local error), never NONE; PERMERROR for an
+ * invalid record, for several DMARC records at one name (RFC 7489 6.6.3
+ * says no policy applies: reported as permerror so that the broken setup
+ * shows, with no action either way) and for a From domain that is not a
+ * valid name. Discovery stops at the From domain when it has any DMARC
+ * record, valid or not. policy is p (record at the From domain), or sp /
+ * np (DMARCbis) for a record inherited from the org domain; np needs one
+ * A query of the From domain (NXDOMAIN = does not exist), made only when
+ * np differs from sp; if that query fails, a failing message gets
+ * TEMPERROR. disposition is none unless the result is FAIL; then it is
+ * the policy, one level lower (reject->quarantine->none) when the
+ * sample is outside pct or the record says t=y (one level at most).
+ * SPF counts only as a pass for in->spf_domain; DKIM results are taken
+ * as given (the caller keeps only trusted ones), at most 32. Our own
+ * alignment decides (strict = same name, relaxed = same org domain);
+ * libopendmarc cross-checks and is overruled when it disagrees.
  */
 enum mp_dmarc_result mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
     const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out);
@@ -93,7 +170,10 @@ enum mp_dmarc_result mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadl
 /*
  * Looks up the record that applies to a domain (itself, then its org
  * domain), for posture and the audit. Returns MP_DMARC_NONE,
- * MP_DMARC_PASS (found and valid), PERMERROR or TEMPERROR.
+ * MP_DMARC_PASS (found and valid), PERMERROR or TEMPERROR, with the same
+ * discovery rules as mp_dmarc_evaluate. policy is the p/sp/np that
+ * applies to the domain (sp when the np existence check fails: the
+ * reason says so); disposition is that policy after t=y only.
  */
 enum mp_dmarc_result mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline,
     const char *domain, struct mp_dmarc_outcome *out);
