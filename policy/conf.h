@@ -32,10 +32,16 @@ struct mp_conf *mp_conf_new_defaults(void);
  * Reads path over the defaults. On error returns NULL and writes
  * "FILE:LINE: reason" into err. Unknown sections or options, values out
  * of bounds and secret files readable by group or others are errors.
+ * So is an option set twice in the file (no "last one wins"), a line
+ * longer than 198 characters (inih would split it), a NUL byte, and an
+ * indented line after an option that is not a list (inih would append
+ * it to that option's value). path NULL: MP_CONF_DEFAULT_PATH.
  */
 struct mp_conf *mp_conf_load(const char *path, char *err, size_t errlen);
 
-/* Sets one option, as from a command-line override; false + err on error. */
+/* Sets one option, as from a command-line override; false + err on error.
+ * The value replaces any earlier one. Only on a configuration that is
+ * not shared yet (one reference): on a shared one it aborts. */
 bool mp_conf_set(struct mp_conf *c, const char *section, const char *name,
     const char *value, char *err, size_t errlen);
 
