@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "dmarc.h"
 #include "dns.h"
 #include "spf.h"
@@ -43,5 +45,9 @@ void mp_posture_evaluate(struct mp_spf *spf, struct mp_dmarc *dmarc, struct mp_d
 
 /* The letter for a 0..100 score (rubric in README). */
 const char *mp_posture_grade(int score);
+
+/* The breakdown as aligned text lines, and as a JSON object (new reference). */
+void mp_posture_print(const struct mp_posture *p, struct mp_buf *out);
+json_t *mp_posture_json(const struct mp_posture *p);
 
 #endif

@@ -54,14 +54,25 @@ void mp_verdict_free(struct mp_verdict **vp);
 
 /* The Authentication-Results value (without "Authentication-Results: "). */
 const char *mp_verdict_authres(const struct mp_verdict *v);
-/* The action the [milter] settings call for, and the SMTP reply text. */
+/*
+ * The action the [milter] settings call for. For REJECT and TEMPFAIL,
+ * *smtp_reason_r is the whole reply: "550 5.7.1 text" or "451 4.7.5 text"
+ * (reply code, enhanced status code and text separated by one space);
+ * for the other actions it is a short reason for the log. Never NULL.
+ */
 enum mp_action mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r);
+const char *mp_action_str(enum mp_action a);   /* "accept", "quarantine", ... */
 const struct mp_spf_outcome *mp_verdict_spf(const struct mp_verdict *v);
-const struct mp_spf_outcome *mp_verdict_spf_helo(const struct mp_verdict *v);
 const struct mp_dmarc_outcome *mp_verdict_dmarc(const struct mp_verdict *v);
+enum mp_dmarc_result mp_verdict_dmarc_result(const struct mp_verdict *v);
 const struct mp_posture *mp_verdict_posture(const struct mp_verdict *v); /* or NULL */
 const char *mp_verdict_from_domain(const struct mp_verdict *v);           /* or "" */
 const char *mp_verdict_problem(const struct mp_verdict *v);               /* no/multiple From, ... or "" */
+/* A domain's posture alone (domain already normalised), within eval_timeout. */
+void mp_evaluator_posture(struct mp_evaluator *ev, const char *domain, struct mp_posture *out);
+
+/* The authserv-id this evaluator writes (and whose forged copies must go). */
+const char *mp_evaluator_authserv_id(const struct mp_evaluator *ev);
 unsigned long long mp_verdict_elapsed_ms(const struct mp_verdict *v);
 
 /* Text (for mailposture-check) and JSON renderings. */
