@@ -26,6 +26,7 @@ struct mp_authres_prop {
 struct mp_authres_result {
 	char method[32];        /* spf, dkim, dmarc, ... (lowercase) */
 	char result[32];        /* pass, fail, ... (lowercase) */
+	char reason[128];       /* reason=..., unquoted; cut when longer */
 	size_t nprops;
 	struct mp_authres_prop props[MP_AUTHRES_MAX_PROPS];
 };
@@ -41,7 +42,10 @@ struct mp_authres {
 /*
  * Parses one header value (comments (CFWS) skipped, quoted strings
  * unquoted). false + static reason on malformed input. Results beyond
- * the caps are an error, not silently dropped.
+ * the caps are an error, not silently dropped; so is a value too long for
+ * its field (except reason, which is cut), a NUL byte, and a version
+ * other than 1. A property written without a ptype (Microsoft's
+ * "action=none") is kept with ptype "". On error count is 0.
  */
 bool mp_authres_parse(const char *value, size_t len, struct mp_authres *out, const char **why_r);
 
@@ -59,7 +63,17 @@ const char *mp_authres_prop(const struct mp_authres_result *r, const char *ptype
 /*
  * Appends a value (or a quoted-string when it contains characters that
  * are not allowed in an RFC 2045 token) for use in a header we write.
+ * Control characters (CR, LF, TAB, DEL, C1) are dropped, invalid UTF-8
+ * bytes become '?': nothing a peer sent can fold or end our header.
+ * NULL is written as "".
  */
 void mp_authres_put_value(struct mp_buf *out, const char *value);
+
+/*
+ * Appends a pvalue: an addr-spec (local@domain) or @domain made only of
+ * ASCII dot-atom text is written bare, as A-R writers conventionally do
+ * (smtp.mailfrom=user@example.com); anything else as mp_authres_put_value.
+ */
+void mp_authres_put_pvalue(struct mp_buf *out, const char *value);
 
 #endif

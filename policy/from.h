@@ -30,6 +30,13 @@ struct mp_from {
  * Parses one From header value. Returns false with a static reason in
  * *why_r when the value is not a mailbox-list, or any address has no
  * valid domain. An empty list (only a group with no members) is an error.
+ * Also errors: a NUL byte, a domain literal ([192.0.2.1]: no domain for
+ * DMARC), more than MP_FROM_MAX_ADDRS mailboxes, a local part over 255
+ * bytes, comments nested deeper than 32, unbalanced quotes, brackets or
+ * comments, a line break not followed by whitespace. Accepted: groups
+ * (their members count), obsolete routes (skipped), empty list elements,
+ * CRLF or bare LF folding, UTF-8 in names and local parts. On error
+ * out->count is 0. value need not be NUL-terminated.
  */
 bool mp_from_parse(const char *value, size_t len, struct mp_from *out, const char **why_r);
 

@@ -370,34 +370,6 @@ out:
 	free(store);
 }
 
-/*
- * RFC 8601 lets a pvalue be a bare addr-spec ([local-part "@"] domain),
- * which is how readers expect smtp.mailfrom; anything that is not a plain
- * dot-atom@domain is written as a quoted value instead.
- */
-static void
-put_mailbox(struct mp_buf *b, const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	const char *why;
-	char norm[MP_DOMAIN_MAX];
-	bool plain = at != NULL && at != addr && at[1] != '\0' &&
-	    mp_domain_normalize(at + 1, strlen(at + 1), norm, &why) &&
-	    addr[0] != '.' && at[-1] != '.';
-
-	for (const char *c = addr; plain && c < at; c++) {
-		unsigned char u = (unsigned char)*c;
-
-		plain = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-		    (u >= '0' && u <= '9') || strchr("!#$%&'*+-/=?^_`{|}~", u) != NULL ||
-		    (u == '.' && c[1] != '.');
-	}
-	if (plain)
-		mp_buf_puts(b, addr);
-	else
-		mp_authres_put_value(b, addr);
-}
-
 static void
 write_authres(struct mp_verdict *v)
 {
@@ -406,7 +378,7 @@ write_authres(struct mp_verdict *v)
 	mp_buf_printf(b, "%s; spf=%s", v->authserv_id, mp_spf_result_str(v->spf.result));
 	if (v->mail_from[0]) {
 		mp_buf_puts(b, " smtp.mailfrom=");
-		put_mailbox(b, v->mail_from);
+		mp_authres_put_pvalue(b, v->mail_from);
 	} else if (v->helo[0]) {
 		mp_buf_puts(b, " smtp.helo=");
 		mp_authres_put_value(b, v->helo);
