@@ -1,0 +1,390 @@
+/*
+ * mailposture-milter: the daemon. Reads mailposture.conf, opens the milter
+ * socket as root, drops to [milter] user, and runs libmilter.
+ *
+ * Signals. libmilter starts a thread that sigwait()s for SIGHUP, SIGTERM
+ * and SIGINT and stops the milter on any of them (libmilter/signal.c:
+ * SIGHUP and SIGTERM both mean MILTER_STOP). We want SIGHUP to reload, so
+ * this program defines sigwait() itself: libmilter's call binds to ours,
+ * which waits for the same set minus SIGHUP. SIGHUP, blocked in every
+ * thread, then reaches only our reload thread (sigwaitinfo). A second
+ * thread waiting for SIGHUP alongside libmilter's would lose it to
+ * libmilter now and then; this way no signal is raced for.
+ *
+ * Exit status: 0 clean stop (and -t: configuration valid), 1 runtime
+ * failure, 2 usage or configuration error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "milter.h"
+#include "util.h"
+
+static const char *conf_path = MP_CONF_DEFAULT_PATH;
+
+int
+sigwait(const sigset_t *set, int *sig)
+{
+	sigset_t s = *set;
+	int r;
+
+	sigdelset(&s, SIGHUP);
+	do
+		r = sigwaitinfo(&s, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	*sig = r;
+	return 0;
+}
+
+static void *
+reload_thread(void *arg)
+{
+	sigset_t set;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		char err[512];
+		int sig = sigwaitinfo(&set, NULL);
+
+		if (sig != SIGHUP)
+			continue;
+		if (mp_engine_reload(conf_path, err, sizeof(err)))
+			mp_log(LOG_NOTICE, "configuration reloaded from %s", conf_path);
+		else
+			mp_log(LOG_ERR, "reload failed, keeping the running configuration: %s",
+			    err);
+	}
+	return NULL;
+}
+
+static void
+usage(FILE *out)
+{
+	fputs(
+"usage: mailposture-milter [-c FILE] [-f] [-t] [-h] [-V]\n"
+"\n"
+"SPF and DMARC milter for Postfix and Sendmail.\n"
+"\n"
+"  -c FILE   configuration (default " MP_CONF_DEFAULT_PATH ")\n"
+"  -f        stay in the foreground and log to stderr\n"
+"  -t        check the configuration and exit (0 valid, 2 invalid)\n"
+"  -h        this help\n"
+"  -V        print the version\n"
+"\n"
+"Signals: SIGHUP reloads the configuration (the socket and user stay),\n"
+"SIGTERM stops.\n", out);
+}
+
+static bool
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	if (path[0] == '\0')
+		return true;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		return false;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* The unix socket path of a "unix:/path" or "local:/path" spec, or NULL. */
+static const char *
+unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	if (spec[0] == '/')
+		return spec;
+	return NULL;
+}
+
+struct ids {
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+	const char *user;
+};
+
+/* Resolves [milter] user and group; false (logged) on error. */
+static bool
+resolve_ids(const struct mp_conf *conf, struct ids *ids)
+{
+	const char *user = mp_conf_str(conf, "milter", "user");
+	const char *group = mp_conf_str(conf, "milter", "group");
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(ids, 0, sizeof(*ids));
+	if (geteuid() != 0)
+		return true;
+	if (user[0] == '\0') {
+		if (mp_conf_bool(conf, "milter", "allow_root"))
+			return true;
+		mp_log(LOG_ERR, "refusing to run as root: set [milter] user "
+		    "(or allow_root = yes, which is not recommended)");
+		return false;
+	}
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		mp_log(LOG_ERR, "[milter] user %s: no such user", user);
+		return false;
+	}
+	if (pw->pw_uid == 0 && !mp_conf_bool(conf, "milter", "allow_root")) {
+		mp_log(LOG_ERR, "[milter] user %s is root: refusing (allow_root = no)", user);
+		return false;
+	}
+	ids->drop = true;
+	ids->uid = pw->pw_uid;
+	ids->gid = pw->pw_gid;
+	ids->user = user;
+	if (group[0] != '\0') {
+		gr = getgrnam(group);
+		if (gr == NULL) {
+			mp_log(LOG_ERR, "[milter] group %s: no such group", group);
+			return false;
+		}
+		ids->gid = gr->gr_gid;
+	}
+	return true;
+}
+
+static bool
+drop_privileges(const struct ids *ids)
+{
+	if (!ids->drop)
+		return true;
+	if (setgroups(1, &ids->gid) != 0 || setgid(ids->gid) != 0 || setuid(ids->uid) != 0) {
+		mp_log(LOG_ERR, "cannot drop privileges to %s: %s", ids->user, strerror(errno));
+		return false;
+	}
+	if (setuid(0) == 0) {
+		mp_log(LOG_ERR, "dropped privileges but could become root again: stopping");
+		return false;
+	}
+	return true;
+}
+
+static bool
+socket_setup(const struct mp_conf *conf, const struct ids *ids)
+{
+	const char *spec = mp_conf_str(conf, "milter", "socket");
+	const char *path = unix_path(spec);
+	const char *mode_s = mp_conf_str(conf, "milter", "socket_mode");
+	char *end;
+	long mode;
+
+	if (smfi_setconn((char *)spec) != MI_SUCCESS) {
+		mp_log(LOG_ERR, "[milter] socket %s: not a valid milter socket", spec);
+		return false;
+	}
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		mp_log(LOG_ERR, "cannot open milter socket %s", spec);
+		return false;
+	}
+	if (path == NULL)
+		return true;
+	errno = 0;
+	mode = strtol(mode_s, &end, 8);
+	if (mode_s[0] == '\0' || *end != '\0' || errno != 0 || mode < 0 || mode > 0777) {
+		mp_log(LOG_ERR, "[milter] socket_mode %s: not an octal mode", mode_s);
+		return false;
+	}
+	if (chmod(path, (mode_t)mode) != 0) {
+		mp_log(LOG_ERR, "chmod %s: %s", path, strerror(errno));
+		return false;
+	}
+	if (ids->drop && chown(path, ids->uid, ids->gid) != 0) {
+		mp_log(LOG_ERR, "chown %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0) {
+		mp_log(LOG_ERR, "fork: %s", strerror(errno));
+		return false;
+	}
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0) {
+		mp_log(LOG_ERR, "setsid: %s", strerror(errno));
+		return false;
+	}
+	if (chdir("/") != 0)
+		return false;
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool foreground = false, test_only = false;
+	struct mp_conf *conf;
+	struct mp_engine *e;
+	struct ids ids;
+	pthread_t tid;
+	sigset_t set;
+	char err[512];
+	const char *pidfile;
+	int ch, facility, status = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:fthV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("mailposture-milter %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	mp_log_open("mailposture-milter", true, LOG_MAIL);
+	conf = mp_conf_load(conf_path, err, sizeof(err));
+	if (conf == NULL) {
+		mp_log(LOG_ERR, "%s", err);
+		return 2;
+	}
+	if (test_only) {
+		e = mp_engine_build(conf, err, sizeof(err));
+		mp_conf_unref(&conf);
+		if (e == NULL) {
+			mp_log(LOG_ERR, "%s: %s", conf_path, err);
+			return 2;
+		}
+		mp_engine_release(&e);
+		printf("%s: configuration OK\n", conf_path);
+		return 0;
+	}
+
+	facility = mp_log_facility_from_name(mp_conf_str(conf, "log", "facility"));
+	mp_log_open("mailposture-milter", foreground, facility >= 0 ? facility : LOG_MAIL);
+	mp_milter_apply_log(conf);
+
+	/*
+	 * Before any thread exists: every thread (libmilter's, libunbound's,
+	 * ours) inherits these blocked, so a signal is only ever taken by a
+	 * thread that waits for it.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (!resolve_ids(conf, &ids))
+		goto fail_conf;
+	if (smfi_register(mp_milter_desc) != MI_SUCCESS) {
+		mp_log(LOG_ERR, "smfi_register failed");
+		goto fail_conf;
+	}
+	if (!socket_setup(conf, &ids))
+		goto fail_conf;
+	/* Fork before any thread starts: threads do not survive fork(). */
+	if (!foreground && !daemonize())
+		goto fail_conf;
+	pidfile = mp_conf_str(conf, "milter", "pidfile");
+	if (!write_pidfile(pidfile))
+		goto fail_conf;
+	if (!drop_privileges(&ids))
+		goto fail_conf;
+
+	e = mp_engine_build(conf, err, sizeof(err));
+	if (e == NULL) {
+		mp_log(LOG_ERR, "%s: %s", conf_path, err);
+		goto fail_conf;
+	}
+	mp_engine_publish(e);
+	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
+		mp_log(LOG_ERR, "cannot start the reload thread");
+		goto fail_conf;
+	}
+	pthread_detach(tid);
+	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
+	    mp_conf_str(conf, "milter", "socket"), e->authserv_id,
+	    mp_conf_bool(conf, "milter", "dry_run") ? ", dry run" : "");
+
+	if (smfi_main() != MI_SUCCESS) {
+		mp_log(LOG_ERR, "libmilter stopped with an error");
+		status = 1;
+	} else {
+		mp_log(LOG_NOTICE, "stopped");
+	}
+	if (pidfile[0] != '\0' && unlink(pidfile) != 0 && errno != ENOENT)
+		mp_log(LOG_WARNING, "pidfile %s: %s", pidfile, strerror(errno));
+	mp_engine_shutdown();
+	mp_conf_unref(&conf);
+	mp_log_close();
+	return status;
+
+fail_conf:
+	mp_conf_unref(&conf);
+	return 2;
+}

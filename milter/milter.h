@@ -1,0 +1,64 @@
+/*
+ * mailposture-milter internals: the reloadable engine (engine.c), the
+ * connection and message contexts (ctx.c) and the libmilter callbacks
+ * (milter.c). main.c owns the process: options, socket, privileges,
+ * signals.
+ */
+#ifndef MP_MILTER_H
+#define MP_MILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libmilter/mfapi.h>
+
+#include "conf.h"
+#include "skip.h"
+#include "verdict.h"
+
+/*
+ * One configuration generation: the config, the evaluator built from it
+ * and the skip lists, plus the settings the callbacks read on every
+ * message. Reference-counted: a message takes a reference at MAIL FROM
+ * and keeps that generation to the end, so a SIGHUP reload never changes
+ * the rules under a message in flight. Read-only once published.
+ */
+struct mp_engine {
+	unsigned refs;                  /* guarded by the engine lock */
+	unsigned long generation;       /* 1, 2, ... for the log */
+	struct mp_conf *conf;
+	struct mp_evaluator *ev;
+	struct mp_netlist *skip_networks;
+	struct mp_domlist *skip_mail_from;
+	const char *authserv_id;        /* owned by ev */
+	bool dry_run;
+	bool received_spf;
+	bool skip_authenticated;
+	bool on_error_tempfail;
+	size_t max_headers;             /* From and A-R fields kept */
+	size_t max_header_bytes;        /* bytes of those fields kept */
+};
+
+/* Builds a generation from a loaded config (referenced, not copied).
+ * NULL + err when the evaluator or a skip list cannot be built. */
+struct mp_engine *mp_engine_build(struct mp_conf *conf, char *err, size_t errlen);
+/* Publishes e as the current generation (takes over the caller's
+ * reference) and drops the previous one. */
+void mp_engine_publish(struct mp_engine *e);
+/* A counted reference to the current generation; NULL before the first
+ * publish or after mp_engine_shutdown(). */
+struct mp_engine *mp_engine_acquire(void);
+void mp_engine_release(struct mp_engine **ep);
+/* Loads path and publishes a new generation; on any error the current
+ * one stays and false + err is returned. */
+bool mp_engine_reload(const char *path, char *err, size_t errlen);
+/* Drops the current generation (messages in flight keep theirs). */
+void mp_engine_shutdown(void);
+
+/* The libmilter filter description with every callback. */
+extern struct smfiDesc mp_milter_desc;
+
+/* Applies the [log] section: level (and facility when reopening). */
+void mp_milter_apply_log(const struct mp_conf *conf);
+
+#endif
