@@ -144,14 +144,18 @@ static const struct conf_opt options[] = {
 	    "continue the list."),
 	ENUM("milter", "on_error", "accept", "accept|tempfail",
 	    "Action when the milter cannot evaluate a message for a reason of "
-	    "its own (an internal error, a header section over the limits "
-	    "below): accept the message, or tempfail it."),
+	    "its own (an internal error): accept the message, or tempfail "
+	    "it."),
 	INT("milter", "max_header_bytes", "65536", 1024, 1048576,
-	    "Largest header section the milter reads, in bytes. A larger one "
-	    "is handled as on_error says."),
+	    "Most bytes of From and Authentication-Results headers the "
+	    "milter keeps from one message. Past it, further "
+	    "Authentication-Results headers are not read for DKIM results "
+	    "(which can only make DMARC stricter) and a further From is kept "
+	    "cut short, so that padding never skips the check."),
 	INT("milter", "max_headers", "64", 4, 1000,
-	    "Most From and Authentication-Results headers the milter keeps from "
-	    "one message. More are handled as on_error says."),
+	    "Most From and Authentication-Results headers the milter keeps "
+	    "from one message; past it they are handled as for "
+	    "max_header_bytes."),
 
 	STR("dns", "resolver", "", check_resolver, 0,
 	    "DNS resolver that every query is sent to: ADDRESS or "
