@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,20 @@
 #define MAX_TRUSTED 32
 #define MAX_DKIM    16
 
+/*
+ * Posture is a property of a domain, not of a message: it is computed at
+ * most once per [policy] posture_ttl per process and shared by all
+ * threads. A fixed table (hash slot plus a short probe) bounds memory
+ * whatever the senders do; the oldest entry of the probe run is evicted.
+ */
+#define POSTURE_SLOTS 2048
+#define POSTURE_PROBE 4
+
+struct posture_slot {
+	unsigned long long expires_ms;	/* 0: empty */
+	struct mp_posture posture;
+};
+
 struct mp_evaluator {
 	struct mp_conf *conf;
 	struct mp_dns *dns;
@@ -35,6 +50,10 @@ struct mp_evaluator {
 	size_t ntrusted;
 	char trusted[MAX_TRUSTED][256];
 	unsigned eval_timeout_ms;
+	unsigned long long posture_ttl_ms;
+	pthread_mutex_t posture_lock;
+	struct posture_slot *posture_cache;	/* NULL until first use */
+	unsigned long posture_hits, posture_misses;
 };
 
 enum problem {
@@ -94,6 +113,8 @@ mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 {
 	struct mp_evaluator *ev = xcalloc(1, sizeof(*ev));
 	struct mp_dns_options dopt;
+
+	pthread_mutex_init(&ev->posture_lock, NULL);
 	const char *id;
 	char e[256];
 
@@ -144,6 +165,7 @@ mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 	}
 	parse_trusted(ev, mp_conf_str(conf, "policy", "trusted_authserv_ids"));
 	ev->eval_timeout_ms = (unsigned)mp_conf_int(conf, "policy", "eval_timeout") * 1000U;
+	ev->posture_ttl_ms = (unsigned long long)mp_conf_int(conf, "policy", "posture_ttl") * 1000ULL;
 	return ev;
 
 fail:
@@ -163,6 +185,8 @@ mp_evaluator_free(struct mp_evaluator **evp)
 	mp_psl_free(&ev->psl);
 	mp_dns_free(&ev->dns);
 	mp_conf_unref(&ev->conf);
+	free(ev->posture_cache);
+	pthread_mutex_destroy(&ev->posture_lock);
 	free(ev);
 	*evp = NULL;
 }
@@ -173,13 +197,93 @@ mp_evaluator_authserv_id(const struct mp_evaluator *ev)
 	return ev->authserv_id;
 }
 
+static size_t
+posture_hash(const char *domain)
+{
+	size_t h = 5381;
+
+	for (const unsigned char *p = (const unsigned char *)domain; *p; p++)
+		h = h * 33 + *p;
+	return h % POSTURE_SLOTS;
+}
+
+/* Copies a fresh cached posture of domain to out; false when there is none. */
+static bool
+posture_cached(struct mp_evaluator *ev, const char *domain, struct mp_posture *out)
+{
+	size_t h = posture_hash(domain);
+	unsigned long long now = mp_now_ms();
+	bool found = false;
+
+	pthread_mutex_lock(&ev->posture_lock);
+	for (size_t i = 0; ev->posture_cache && i < POSTURE_PROBE && !found; i++) {
+		struct posture_slot *s = &ev->posture_cache[(h + i) % POSTURE_SLOTS];
+
+		if (s->expires_ms > now && strcmp(s->posture.domain, domain) == 0) {
+			*out = s->posture;
+			found = true;
+		}
+	}
+	if (found)
+		ev->posture_hits++;
+	else
+		ev->posture_misses++;
+	pthread_mutex_unlock(&ev->posture_lock);
+	return found;
+}
+
+static void
+posture_store(struct mp_evaluator *ev, const struct mp_posture *p)
+{
+	size_t h = posture_hash(p->domain);
+	struct posture_slot *victim = NULL;
+
+	pthread_mutex_lock(&ev->posture_lock);
+	if (ev->posture_cache == NULL)
+		ev->posture_cache = xcalloc(POSTURE_SLOTS, sizeof(*ev->posture_cache));
+	for (size_t i = 0; i < POSTURE_PROBE; i++) {
+		struct posture_slot *s = &ev->posture_cache[(h + i) % POSTURE_SLOTS];
+
+		if (strcmp(s->posture.domain, p->domain) == 0) {
+			victim = s;
+			break;
+		}
+		if (victim == NULL || s->expires_ms < victim->expires_ms)
+			victim = s;
+	}
+	victim->posture = *p;
+	victim->expires_ms = mp_now_ms() + ev->posture_ttl_ms;
+	pthread_mutex_unlock(&ev->posture_lock);
+}
+
+static void
+posture_of(struct mp_evaluator *ev, const struct mp_deadline *dl, const char *domain,
+    struct mp_posture *out)
+{
+	if (ev->posture_ttl_ms > 0 && posture_cached(ev, domain, out))
+		return;
+	mp_posture_evaluate(ev->spf, ev->dmarc, ev->dns, dl, domain, out);
+	/* An incomplete posture is a lower bound: never keep it for an hour. */
+	if (ev->posture_ttl_ms > 0 && out->complete)
+		posture_store(ev, out);
+}
+
+void
+mp_evaluator_posture_stats(struct mp_evaluator *ev, unsigned long *hits_r, unsigned long *misses_r)
+{
+	pthread_mutex_lock(&ev->posture_lock);
+	*hits_r = ev->posture_hits;
+	*misses_r = ev->posture_misses;
+	pthread_mutex_unlock(&ev->posture_lock);
+}
+
 void
 mp_evaluator_posture(struct mp_evaluator *ev, const char *domain, struct mp_posture *out)
 {
 	struct mp_deadline dl;
 
 	mp_deadline_set(&dl, ev->eval_timeout_ms);
-	mp_posture_evaluate(ev->spf, ev->dmarc, ev->dns, &dl, domain, out);
+	posture_of(ev, &dl, domain, out);
 }
 
 static bool
@@ -439,7 +543,7 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 	evaluate_dmarc(ev, msg, &dl, v);
 
 	if (msg->want_posture && mp_conf_bool(ev->conf, "policy", "posture") && v->from_domain[0]) {
-		mp_posture_evaluate(ev->spf, ev->dmarc, ev->dns, &dl, v->from_domain, &v->posture);
+		posture_of(ev, &dl, v->from_domain, &v->posture);
 		v->has_posture = true;
 	}
 

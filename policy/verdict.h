@@ -71,6 +71,10 @@ const char *mp_verdict_problem(const struct mp_verdict *v);               /* no/
 /* A domain's posture alone (domain already normalised), within eval_timeout. */
 void mp_evaluator_posture(struct mp_evaluator *ev, const char *domain, struct mp_posture *out);
 
+/* Posture cache lookups so far: hits and misses ([policy] posture_ttl). */
+void mp_evaluator_posture_stats(struct mp_evaluator *ev, unsigned long *hits_r,
+    unsigned long *misses_r);
+
 /* The authserv-id this evaluator writes (and whose forged copies must go). */
 const char *mp_evaluator_authserv_id(const struct mp_evaluator *ev);
 unsigned long long mp_verdict_elapsed_ms(const struct mp_verdict *v);
