@@ -357,8 +357,13 @@ query_name_ok(const char *name)
 			lab = 0;
 			continue;
 		}
-		/* Backslash would start an escape in libunbound's parser. */
-		if (c < 0x21 || c > 0x7e || c == '\\')
+		/*
+		 * Backslash would start an escape in libunbound's parser.
+		 * Space is allowed: DNS labels may hold any octet, and SPF
+		 * macro expansion can produce one (RFC 7208 suite,
+		 * macro-mania-in-domain); controls never reach a query.
+		 */
+		if (c < 0x20 || c > 0x7e || c == '\\')
 			return false;
 		if (++lab > 63)
 			return false;

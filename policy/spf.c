@@ -29,9 +29,18 @@
  *    SPF_record_interpret() directly.
  *  - It keeps a deadline: once it has passed, every lookup fails and the
  *    result is temperror.
- *  - It fetches the exp= text itself (get_exp hook): exactly one TXT
- *    record, ASCII only, else no explanation (RFC 7208 6.2), and never
- *    counts it as a lookup; libspf2 takes the first of several strings.
+ *  - It fetches and expands the exp= text itself (get_exp hook): exactly
+ *    one TXT record, ASCII only, valid macros, else no explanation (RFC
+ *    7208 6.2), never counted as a lookup. libspf2 takes the first of
+ *    several records, and its expansion of such a text leaves the macros
+ *    literal and turns spaces into '%'.
+ *  - It rewrites the copy of each record that libspf2 compiles
+ *    (libspf2_copy): libspf2 refuses prefix lengths of 0 and unknown
+ *    modifiers with '-', '_' or '.' in their names, and follows redirect=
+ *    even when the record has "all".
+ *  - It truncates expanded names over 253 bytes on the left (RFC 7208
+ *    7.3), unescapes MX and PTR target names, and answers a name that
+ *    cannot exist (bad top label, empty label) as NXDOMAIN.
  *
  * How our layer stops libspf2: when it decides the result (a limit, a
  * syntax error, a DNS failure) it records that result in the per-check
@@ -43,9 +52,9 @@
  *
  * Per-check state: the lookup callback of libspf2 gets no request
  * context, so every check builds its own SPF_server_t over its own DNS
- * layer whose hook points to the state. SPF_server_new_dns costs a few
- * microseconds (it compiles the default explanation and an empty local
- * policy), negligible next to one DNS round trip, and it keeps checks in
+ * layer whose hook points to the state. SPF_server_new_dns with
+ * SPF_server_free costs about 0.5 microseconds (measured over 10000
+ * rounds), nothing next to one DNS round trip, and it keeps checks in
  * different threads fully apart without thread-local globals.
  */
 #include "config.h"
@@ -1824,10 +1833,8 @@ check_host(struct mp_spf *spf, const struct mp_deadline *deadline, const char *i
 	char *sender, *copy;
 	enum mp_spf_result r;
 
-	if (!parse_client(ip, &client)) {
-		set_text(out->reason, sizeof(out->reason), "");
+	if (!parse_client(ip, &client))
 		return finish(out, MP_SPF_NONE, "not checked: the client address is not an IP address");
-	}
 	if (!identity_domain_ok(domain, out->domain, &why)) {
 		out->domain[0] = '\0';
 		return finish(out, MP_SPF_NONE, "not checked: %s", why);
