@@ -5,9 +5,9 @@
  * the current engine generation and applies the skip rules; header keeps
  * From and Authentication-Results (capped, see ctx.c); eom evaluates,
  * deletes forged Authentication-Results, inserts ours and applies the
- * action. Postfix is asked not to send what we never read (recipients,
- * body, DATA, unknown commands, end of headers) and not to wait for our
- * reply to connect, helo and each header.
+ * action. The MTA is asked not to send the body and unknown commands, and
+ * on a unix socket not to send what we never read nor to wait for our
+ * reply where none is needed (see mlfi_negotiate for why not over TCP).
  *
  * Mail must never be lost because of us: every path through eom ends in
  * an answer, and an internal problem answers with [milter] on_error.
@@ -26,6 +26,15 @@
 #include "log.h"
 #include "milter.h"
 #include "util.h"
+
+/* Set once at start-up: the milter socket is a unix socket (see negotiate). */
+static bool local_socket;
+
+void
+mp_milter_set_local_socket(bool local)
+{
+	local_socket = local;
+}
 
 static struct conn *
 conn_get(SMFICTX *ctx)
@@ -65,9 +74,21 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 {
 	const unsigned long need = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
 	const unsigned long want = need | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
-	const unsigned long skip = SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOUNKNOWN |
-	    SMFIP_NODATA | SMFIP_NOEOH;
-	const unsigned long noreply = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_HDR;
+	/*
+	 * Over TCP only the body and unknown commands are skipped, and every
+	 * command is answered. Measured with tests/bench/throughput: when
+	 * Postfix may send without waiting for a reply (SMFIP_NR_*), or sends
+	 * the macros of a skipped stage (SMFIP_NORCPT, NODATA, NOEOH) on
+	 * their own, its next small write waits for our delayed ACK under
+	 * Nagle's algorithm: about 40 ms per message (49 ms against 7 ms for
+	 * one message). A unix socket has no Nagle, so there we skip every
+	 * stage we do not read and answer only what needs an answer: fewer
+	 * round trips, 612 against 532 messages per second.
+	 */
+	const unsigned long skip = SMFIP_NOBODY | SMFIP_NOUNKNOWN | (local_socket ?
+	    SMFIP_NORCPT | SMFIP_NODATA | SMFIP_NOEOH : 0);
+	const unsigned long noreply = local_socket ?
+	    SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_HDR : 0;
 	struct conn *c;
 
 	(void)f2;

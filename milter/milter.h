@@ -58,6 +58,9 @@ void mp_engine_shutdown(void);
 /* The libmilter filter description with every callback. */
 extern struct smfiDesc mp_milter_desc;
 
+/* The milter socket is a unix socket: negotiate fewer round trips. */
+void mp_milter_set_local_socket(bool local);
+
 /* Applies the [log] section: level (and facility when reopening). */
 void mp_milter_apply_log(const struct mp_conf *conf);
 
