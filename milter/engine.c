@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "milter.h"
@@ -27,6 +28,8 @@ engine_free(struct mp_engine *e)
 	mp_evaluator_free(&e->ev);
 	mp_netlist_free(&e->skip_networks);
 	mp_domlist_free(&e->skip_mail_from);
+	/* Drains what is queued, for at most [redis] timeout. */
+	mp_store_free(&e->store);
 	mp_conf_unref(&e->conf);
 	free(e);
 }
@@ -58,6 +61,20 @@ mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 		goto fail;
 	}
 	e->authserv_id = mp_evaluator_authserv_id(e->ev);
+	{
+		struct mp_store_options so;
+
+		mp_store_options_from_conf(conf, &so);
+		why[0] = '\0';
+		e->store = mp_store_new(&so, why, sizeof(why));
+		if (e->store == NULL && why[0] != '\0') {
+			snprintf(err, errlen, "[redis]: %s", why);
+			goto fail;
+		}
+	}
+	if (gethostname(e->hostname, sizeof(e->hostname)) != 0)
+		mp_strlcpy(e->hostname, "localhost", sizeof(e->hostname));
+	e->hostname[sizeof(e->hostname) - 1] = '\0';
 	e->dry_run = mp_conf_bool(conf, "milter", "dry_run");
 	e->received_spf = mp_conf_bool(conf, "milter", "received_spf");
 	e->skip_authenticated = mp_conf_bool(conf, "milter", "skip_authenticated");

@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "authres.h"
+#include "store.h"
 #include "ctx.h"
 #include "log.h"
 #include "milter.h"
@@ -480,6 +482,17 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 	}
 	r = SMFIS_ACCEPT;
 done:
+	/* Off the SMTP path: a bounded queue that never blocks (store.c). */
+	if (e->store != NULL) {
+		struct mp_store_record rec;
+
+		mp_store_record_from_verdict(&rec, v, &in, e->hostname,
+		    strcmp(o->qid, "NOQUEUE") ? o->qid : "", time(NULL));
+		rec.action = strcmp(o->action, "reject") == 0 ? MP_ACTION_REJECT :
+		    strcmp(o->action, "tempfail") == 0 ? MP_ACTION_TEMPFAIL :
+		    strcmp(o->action, "quarantine") == 0 ? MP_ACTION_QUARANTINE : MP_ACTION_ACCEPT;
+		(void)mp_store_submit(e->store, &rec);
+	}
 	log_line(c, m, v, o, mp_now_ms() - start);
 	mp_verdict_free(&v);
 	return r;

@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "skip.h"
+#include "store.h"
 #include "verdict.h"
 
 /*
@@ -30,6 +31,8 @@ struct mp_engine {
 	struct mp_evaluator *ev;
 	struct mp_netlist *skip_networks;
 	struct mp_domlist *skip_mail_from;
+	struct mp_store *store;         /* NULL when [redis] address is empty */
+	char hostname[256];             /* with the queue id, a message's identity in Redis */
 	const char *authserv_id;        /* owned by ev */
 	bool dry_run;
 	bool received_spf;

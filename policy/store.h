@@ -1,0 +1,230 @@
+/*
+ * store: the Redis verdict and score cache, over hiredis 0.14.
+ *
+ * Writing (the milter): one struct mp_store per process. It owns a
+ * bounded queue and one writer thread with its own Redis connection.
+ *
+ *	struct mp_store_options o;
+ *	mp_store_options_from_conf(conf, &o);          // [redis] section
+ *	struct mp_store *st = mp_store_new(&o, err, sizeof(err));
+ *	                                                 // NULL + err = "" when
+ *	                                                 // address is "" (disabled)
+ *	...at end of message (never blocks, never touches the network):
+ *	struct mp_store_record r;
+ *	mp_store_record_from_verdict(&r, v, &msg, myhostname, queue_id, time(NULL));
+ *	mp_store_submit(st, &r);                         // false: dropped, counted
+ *	...at exit:
+ *	mp_store_free(&st);                              // drains for up to timeout
+ *
+ * The writer sends one EVALSHA per message (the script in store.c
+ * updates every key of the message atomically) and pipelines whatever
+ * is queued: a batch of up to MP_STORE_BATCH messages costs one network
+ * round trip. It reconnects with exponential backoff after any error
+ * and, on every new connection, redoes AUTH, SELECT and SCRIPT LOAD. A
+ * write interrupted by a connection error is retried after the
+ * reconnect: the script is idempotent per (host, queue id).
+ *
+ * Reading (the milter's posture cache): mp_store_get_posture() uses a
+ * second connection, guarded by a mutex, with a short timeout; safe to
+ * call from any thread. The report tool connects with
+ * mp_store_connect() and builds key names with mp_store_key_*().
+ *
+ * The key schema is documented in README ("Redis key schema").
+ */
+#ifndef MP_STORE_H
+#define MP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conf.h"
+#include "dmarc.h"
+#include "domain.h"
+#include "spf.h"
+#include "verdict.h"
+
+#define MP_STORE_BATCH 256          /* messages per pipelined round trip, at most */
+#define MP_STORE_RECENT 200         /* recent message keys kept per domain */
+#define MP_STORE_HALFLIFE 604800    /* seconds: half-life of the observed auth score */
+#define MP_STORE_NO_DOMAIN "(none)" /* the domain a message without a From domain counts under */
+
+struct mp_store_options {
+	char address[512];          /* "" disabled; "host:port", "[v6]:port", "/unix/path" */
+	char password_file[1024];   /* "" no AUTH; read again on every connect */
+	int db;                     /* 0..15 */
+	char key_prefix[64];        /* "mp:"; no '{', '}' or whitespace */
+	unsigned timeout_ms;        /* connect and command timeout */
+	long ttl_message;           /* seconds */
+	long ttl_domain;
+	long ttl_day;
+	size_t queue_size;          /* messages waiting for the writer, at most */
+	unsigned drop_log_interval_s;   /* at most one drop/error log line per interval */
+	unsigned backoff_min_ms, backoff_max_ms;   /* reconnect backoff */
+	unsigned read_timeout_ms;   /* mp_store_get_posture: short, it runs on the SMTP path */
+	long halflife;              /* seconds; MP_STORE_HALFLIFE */
+};
+
+/* Defaults (address "" = disabled, the other values as in the [redis] table). */
+void mp_store_options_defaults(struct mp_store_options *o);
+/* The [redis] section of a loaded config, over the defaults. */
+void mp_store_options_from_conf(const struct mp_conf *c, struct mp_store_options *o);
+/* False + reason when an option is unusable (bad address, prefix, ranges). */
+bool mp_store_options_check(const struct mp_store_options *o, char *err, size_t errlen);
+
+/* One message verdict as it is stored. Strings are copied (and cut) into
+ * the record, so it owns nothing and may be copied with '='. */
+struct mp_store_record {
+	char host[256];             /* our host name: (host, queue_id) is the message's identity */
+	char queue_id[64];
+	time_t time;                /* when the message was judged (UTC seconds) */
+	char ip[64];
+	char helo[256];
+	char mail_from[512];
+	char from_domain[MP_DOMAIN_MAX];   /* "" when the message had none */
+	char org_domain[MP_DOMAIN_MAX];    /* "" = same as from_domain */
+	enum mp_spf_result spf;
+	enum mp_dmarc_result dmarc;
+	bool spf_aligned, dkim_aligned;
+	enum mp_dmarc_policy policy;       /* the policy that applied (p, sp or np) */
+	enum mp_dmarc_policy published;    /* the p= the domain publishes, UNSET when none */
+	enum mp_dmarc_policy disposition;
+	enum mp_action action;
+	int posture_score;          /* 0..100, or -1 when not known */
+	char posture_grade[3];      /* "" when not known */
+};
+
+/* Zeroes r and marks the posture unknown. */
+void mp_store_record_init(struct mp_store_record *r);
+
+/*
+ * Fills r from one evaluation: msg gives the client ip, HELO and MAIL
+ * FROM, v the rest. host and queue_id identify the message (queue_id
+ * may be "" when the MTA did not give one: the message is then stored
+ * under a unique made-up id and a retry cannot be detected).
+ */
+void mp_store_record_from_verdict(struct mp_store_record *r, const struct mp_verdict *v,
+    const struct mp_message *msg, const char *host, const char *queue_id, time_t now);
+
+struct mp_store;
+
+/*
+ * Starts the writer thread; it connects in the background, so a Redis
+ * that is down does not stop the caller. NULL when o->address is ""
+ * (err = "") or the options are unusable (err says why).
+ */
+struct mp_store *mp_store_new(const struct mp_store_options *o, char *err, size_t errlen);
+
+/*
+ * Stops the writer. Waits up to timeout_ms (0: the store's timeout) for
+ * the queue to drain; what is left is counted as dropped. Sets *sp NULL.
+ */
+void mp_store_free_timeout(struct mp_store **sp, unsigned timeout_ms);
+void mp_store_free(struct mp_store **sp);
+
+/*
+ * Queues one verdict. Never blocks on the network and never waits for
+ * the writer (only for a mutex held for a few instructions). Returns
+ * false when the queue is full: the record is dropped and counted.
+ */
+bool mp_store_submit(struct mp_store *s, const struct mp_store_record *r);
+
+/* Queues a posture score alone (domain and org normalised; org "" = domain). */
+bool mp_store_submit_posture(struct mp_store *s, const char *domain, const char *org,
+    int score, const char *grade, time_t now);
+
+/* Waits up to timeout_ms until every queued record has been written or
+ * given up. True when the queue drained. For tests, tools and shutdown. */
+bool mp_store_flush(struct mp_store *s, unsigned timeout_ms);
+
+struct mp_store_stats {
+	uint64_t submitted;         /* accepted into the queue */
+	uint64_t dropped_full;      /* refused by mp_store_submit: queue full */
+	uint64_t dropped_shutdown;  /* still queued when the store was freed */
+	uint64_t written;           /* script ran and counted the message */
+	uint64_t duplicates;        /* script ran, message key existed: counted before */
+	uint64_t failed;            /* script error (not a connection error): given up */
+	uint64_t commands;          /* EVALSHA replies read (redisGetReply calls for them) */
+	uint64_t round_trips;       /* pipelined batches sent and answered */
+	uint64_t retries;           /* messages resent after a connection error or NOSCRIPT */
+	uint64_t connects;          /* connections set up (AUTH, SELECT, SCRIPT LOAD done) */
+	uint64_t connect_failures;
+	size_t queued;              /* waiting now */
+	bool connected;
+	char last_error[256];       /* printable, "" when none yet */
+};
+
+void mp_store_get_stats(struct mp_store *s, struct mp_store_stats *st);
+
+/*
+ * The posture cache shared between MX hosts: the posture score a host
+ * stored for domain (org "" = domain), if it was computed at most
+ * max_age seconds ago. Uses the store's reader connection (not the
+ * writer's) with o->read_timeout_ms. Safe from any thread; while Redis
+ * is failing it answers false at once for a backoff interval instead of
+ * waiting on a timeout for every message. True + fields when found.
+ */
+struct mp_store_posture {
+	int score;
+	char grade[3];
+	time_t computed_at;
+};
+bool mp_store_get_posture(struct mp_store *s, const char *domain, const char *org,
+    long max_age, struct mp_store_posture *out);
+
+/*
+ * A connection set up like the writer's (AUTH, SELECT), for readers
+ * such as mailposture-report. NULL + a one-line reason on failure.
+ * Free it with redisFree().
+ */
+struct redisContext;
+struct redisContext *mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms,
+    char *err, size_t errlen);
+
+/* The script (Lua source), for tests and tools (SCRIPT LOAD gives its SHA1). */
+const char *mp_store_script(void);
+
+/*
+ * Key names of the schema, written into buf (size at least 1024).
+ * org "" = domain; day is "yyyymmdd" (UTC). Components are made safe
+ * for key names (bytes outside [A-Za-z0-9._-] and ':' in host or id
+ * become '_'; IP addresses keep ':').
+ */
+#define MP_STORE_KEY_MAX 1024
+void mp_store_key_message(const struct mp_store_options *o, char *buf, const char *org,
+    const char *host, const char *queue_id);
+void mp_store_key_domain(const struct mp_store_options *o, char *buf, const char *org,
+    const char *domain);
+void mp_store_key_domain_day(const struct mp_store_options *o, char *buf, const char *org,
+    const char *domain, const char *day);
+void mp_store_key_domain_ips(const struct mp_store_options *o, char *buf, const char *org,
+    const char *domain, const char *day);
+void mp_store_key_recent(const struct mp_store_options *o, char *buf, const char *org,
+    const char *domain);
+void mp_store_key_worst(const struct mp_store_options *o, char *buf);
+void mp_store_key_day(const struct mp_store_options *o, char *buf, const char *day);
+void mp_store_key_volume(const struct mp_store_options *o, char *buf, const char *day);
+void mp_store_key_dmarc_fail(const struct mp_store_options *o, char *buf, const char *day);
+void mp_store_key_ip(const struct mp_store_options *o, char *buf, const char *ip,
+    const char *day);
+/*
+ * Daily hashes (and the installation's daily hash) count one "outcome"
+ * field per message: "spf/dmarc/SD/disposition", for example
+ * "pass/pass/10/-" (S, D: SPF and DKIM alignment 0/1; disposition
+ * none, quarantine, reject or "-"). Readers sum them into counters.
+ */
+struct mp_store_counts {
+	long long total, spf_pass, spf_fail, dmarc_pass, dmarc_fail, dmarc_none, dmarc_error,
+	    spf_aligned, dkim_aligned, aligned, dis_quarantine, dis_reject;
+};
+/* The outcome field of a record (buf of 64 bytes is enough). */
+void mp_store_outcome(const struct mp_store_record *r, char *buf, size_t len);
+/* Adds n messages of outcome field to c; false (c untouched) when the
+ * field is not a valid outcome. */
+bool mp_store_outcome_add(const char *field, long long n, struct mp_store_counts *c);
+
+/* "yyyymmdd" (UTC) of t into day[9]. */
+void mp_store_day(time_t t, char day[9]);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * query: the reads behind each mailposture-report command. Every query
+ * returns its result as a JSON object (new reference): --json prints
+ * it, the text renderer lays it out, so both always say the same.
+ */
+#ifndef MP_REPORT_QUERY_H
+#define MP_REPORT_QUERY_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "domain.h"
+#include "store.h"
+
+struct redisContext;
+
+struct rq {
+	struct redisContext *c;
+	struct mp_store_options o;
+	struct mp_psl *psl;         /* may be NULL: then org = the domain itself */
+	time_t now;
+	bool failed;                /* Redis failed mid-query: error holds why */
+	char error[512];
+};
+
+/* Each returns NULL when Redis failed (q->failed); an object whose
+ * "found" is false when there was nothing to show. */
+json_t *q_summary(struct rq *q, int days);
+json_t *q_domain(struct rq *q, const char *domain, int days, int nrecent);
+enum top_by { TOP_WORST, TOP_VOLUME, TOP_DMARC_FAIL };
+json_t *q_top(struct rq *q, enum top_by by, int n, int days);
+json_t *q_ip(struct rq *q, const char *ip, int days);
+json_t *q_messages(struct rq *q, const char *domain, int n);
+
+const char *top_by_str(enum top_by by);   /* "worst", "volume", "dmarc-fail" */
+
+#endif

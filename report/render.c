@@ -1,0 +1,281 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "render.h"
+#include "table.h"
+#include "util.h"
+
+/* Small formatting helpers; each returns buf. */
+static const char *
+s_of(const json_t *o, const char *k, const char *dflt)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static const char *
+int_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+static const char *
+pct_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (json_is_number(v))
+		snprintf(buf, len, "%.1f%%", json_number_value(v));
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+static const char *
+real_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (json_is_number(v))
+		snprintf(buf, len, "%.1f", json_number_value(v));
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+/* "2023-11-14T22:13:20Z" -> "2023-11-14 22:13" */
+static const char *
+when_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const char *t = s_of(o, k, NULL);
+
+	if (t == NULL || strlen(t) < 16)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.10s %.5s", t, t + 11);
+	return buf;
+}
+
+static const char *
+epoch_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, k);
+	time_t t;
+	struct tm tm;
+
+	if (!json_is_integer(v) || (t = (time_t)json_integer_value(v)) <= 0 ||
+	    gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+	return buf;
+}
+
+static const char *
+posture_of(const json_t *o, char *buf, size_t len)
+{
+	const json_t *p = json_object_get(o, "posture");
+
+	if (!json_is_object(p))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%lld %s", (long long)json_integer_value(json_object_get(p, "score")),
+		    s_of(p, "grade", ""));
+	return buf;
+}
+
+void
+render_summary(FILE *out, const json_t *r)
+{
+	static const char *const h[] = { "Day", "Messages", "Domains", "SPF pass", "DMARC pass",
+		"DMARC fail", "No DMARC", "Aligned", "Quar", "Reject" };
+	struct table *t = table_new("lrrrrrrrrr", h);
+	const json_t *d;
+	size_t i;
+	char b[10][32];
+
+	json_array_foreach(json_object_get(r, "per_day"), i, d) {
+		const char *row[] = { s_of(d, "day", "?"), int_of(d, "messages", b[0], 32),
+			int_of(d, "domains", b[1], 32), pct_of(d, "spf_pass_pct", b[2], 32),
+			pct_of(d, "dmarc_pass_pct", b[3], 32), int_of(d, "dmarc_fail", b[4], 32),
+			int_of(d, "dmarc_none", b[5], 32), pct_of(d, "aligned_pct", b[6], 32),
+			int_of(d, "quarantine", b[7], 32), int_of(d, "reject", b[8], 32) };
+
+		table_add(t, row);
+	}
+	d = json_object_get(r, "total");
+	{
+		const char *row[] = { "total", int_of(d, "messages", b[0], 32), "",
+			pct_of(d, "spf_pass_pct", b[2], 32), pct_of(d, "dmarc_pass_pct", b[3], 32),
+			int_of(d, "dmarc_fail", b[4], 32), int_of(d, "dmarc_none", b[5], 32),
+			pct_of(d, "aligned_pct", b[6], 32), int_of(d, "quarantine", b[7], 32),
+			int_of(d, "reject", b[8], 32) };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+static void
+counts_table(FILE *out, const json_t *all, const json_t *period, long long days)
+{
+	static const char *const h[] = { "", "Messages", "SPF pass", "SPF fail", "DMARC pass",
+		"DMARC fail", "No DMARC", "Aligned", "Quar", "Reject" };
+	struct table *t = table_new("lrrrrrrrrr", h);
+	char label[32], b[10][32];
+	const json_t *src[2] = { all, period };
+
+	snprintf(label, sizeof(label), "last %lld days", days);
+	for (int i = 0; i < 2; i++) {
+		const json_t *d = src[i];
+		const char *row[] = { i == 0 ? "all time" : label, int_of(d, "messages", b[0], 32),
+			pct_of(d, "spf_pass_pct", b[1], 32), int_of(d, "spf_fail", b[2], 32),
+			pct_of(d, "dmarc_pass_pct", b[3], 32), int_of(d, "dmarc_fail", b[4], 32),
+			int_of(d, "dmarc_none", b[5], 32), pct_of(d, "aligned_pct", b[6], 32),
+			int_of(d, "quarantine", b[7], 32), int_of(d, "reject", b[8], 32) };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+static void
+messages_table(FILE *out, const json_t *arr)
+{
+	static const char *const h[] = { "Time (UTC)", "Client IP", "SPF", "DMARC", "Aligned",
+		"Disposition", "Action", "Host", "Queue ID" };
+	struct table *t = table_new("lllllllLl", h);
+	const json_t *m;
+	size_t i;
+	char when[32];
+
+	json_array_foreach(arr, i, m) {
+		bool sa = json_is_true(json_object_get(m, "spf_aligned"));
+		bool da = json_is_true(json_object_get(m, "dkim_aligned"));
+		const char *al = sa && da ? "spf+dkim" : sa ? "spf" : da ? "dkim" : "no";
+		const char *dispo = s_of(m, "disposition", "");
+		const char *row[] = { epoch_of(m, "t", when, sizeof(when)), s_of(m, "ip", "-"),
+			s_of(m, "spf", "-"), s_of(m, "dmarc", "-"), al, dispo[0] ? dispo : "-",
+			s_of(m, "action", "-"), s_of(m, "host", "-"), s_of(m, "qid", "-") };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+void
+render_domain(FILE *out, const json_t *r)
+{
+	char b[64], c[64], d[64];
+	const json_t *ips = json_object_get(r, "top_ips"), *ip;
+	size_t i;
+
+	fprintf(out, "Domain:            %s (organizational domain %s)\n",
+	    s_of(r, "domain", "?"), s_of(r, "org", "?"));
+	fprintf(out, "Posture:           %s", posture_of(r, b, sizeof(b)));
+	if (json_is_object(json_object_get(r, "posture")))
+		fprintf(out, " (computed %s)",
+		    when_of(json_object_get(r, "posture"), "computed", c, sizeof(c)));
+	fprintf(out, "\n");
+	fprintf(out, "Observed auth:     %s / 100 (time-decayed mean, half-life 7 days)\n",
+	    real_of(r, "auth_score", b, sizeof(b)));
+	fprintf(out, "Published DMARC:   p=%s\n", s_of(r, "published_policy", "unknown"));
+	fprintf(out, "First seen:        %s UTC\n", when_of(r, "first_seen", c, sizeof(c)));
+	fprintf(out, "Last seen:         %s UTC\n", when_of(r, "last_seen", d, sizeof(d)));
+	fprintf(out, "\n");
+	counts_table(out, json_object_get(r, "all_time"), json_object_get(r, "period"),
+	    (long long)json_integer_value(json_object_get(r, "days")));
+	if (json_array_size(ips) > 0) {
+		static const char *const h[] = { "Top source IPs", "Messages" };
+		struct table *t = table_new("lr", h);
+
+		fprintf(out, "\n");
+		json_array_foreach(ips, i, ip) {
+			const char *row[] = { s_of(ip, "ip", "?"), int_of(ip, "messages", b, sizeof(b)) };
+
+			table_add(t, row);
+		}
+		table_print(&t, out, TABLE_WIDTH);
+	}
+	if (json_array_size(json_object_get(r, "recent")) > 0) {
+		fprintf(out, "\nRecent verdicts:\n");
+		messages_table(out, json_object_get(r, "recent"));
+	}
+}
+
+void
+render_top(FILE *out, const json_t *r)
+{
+	const char *by = s_of(r, "by", "worst");
+	const char *metric = strcmp(by, "worst") == 0 ? "Posture" :
+	    strcmp(by, "volume") == 0 ? "Messages" : "DMARC fail";
+	const char *h[] = { "#", "Domain", metric, "Grade", "Auth", "Total", "DMARC pass",
+		"Aligned", "Last seen (UTC)" };
+	struct table *t = table_new("rLrlrrrrl", h);
+	const json_t *d;
+	size_t i;
+	char b[8][32];
+
+	json_array_foreach(json_object_get(r, "domains"), i, d) {
+		const char *row[] = { (snprintf(b[0], 32, "%zu", i + 1), b[0]),
+			s_of(d, "domain", "?"),
+			strcmp(by, "worst") == 0 ? int_of(d, "posture_score", b[1], 32) :
+			    int_of(d, "value", b[1], 32),
+			s_of(d, "grade", "-"), real_of(d, "auth_score", b[2], 32),
+			int_of(d, "messages", b[3], 32), pct_of(d, "dmarc_pass_pct", b[4], 32),
+			pct_of(d, "aligned_pct", b[5], 32), when_of(d, "last_seen", b[6], 32) };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+void
+render_ip(FILE *out, const json_t *r)
+{
+	static const char *const h[] = { "Domain", "Messages", "SPF pass", "SPF other",
+		"DMARC pass", "DMARC fail", "DMARC other", "Last day" };
+	struct table *t = table_new("Lrrrrrrl", h);
+	const json_t *d;
+	size_t i;
+	char b[8][32];
+
+	fprintf(out, "Client IP %s, last %lld days:\n\n", s_of(r, "ip", "?"),
+	    (long long)json_integer_value(json_object_get(r, "days")));
+	json_array_foreach(json_object_get(r, "domains"), i, d) {
+		long long n = json_integer_value(json_object_get(d, "messages"));
+		const json_t *spf = json_object_get(d, "spf"), *dm = json_object_get(d, "dmarc");
+		long long sp = json_integer_value(json_object_get(spf, "pass"));
+		long long dp = json_integer_value(json_object_get(dm, "pass"));
+		long long df = json_integer_value(json_object_get(dm, "fail"));
+
+		snprintf(b[1], 32, "%lld", sp);
+		snprintf(b[2], 32, "%lld", n - sp);
+		snprintf(b[3], 32, "%lld", dp);
+		snprintf(b[4], 32, "%lld", df);
+		snprintf(b[5], 32, "%lld", n - dp - df);
+		const char *row[] = { s_of(d, "domain", "?"), int_of(d, "messages", b[0], 32),
+			b[1], b[2], b[3], b[4], b[5], s_of(d, "last_day", "-") };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+void
+render_messages(FILE *out, const json_t *r)
+{
+	fprintf(out, "Recent verdicts for %s:\n\n", s_of(r, "domain", "?"));
+	messages_table(out, json_object_get(r, "messages"));
+}
