@@ -68,7 +68,7 @@ write_conf() {
 		echo "pidfile = $D/milter.pid"
 		for l in "$@"; do echo "$l"; done
 		echo "[dns]"
-		echo "resolver = $MP_TEST_RESOLVER"
+		echo "resolver = ${RESOLVER:-$MP_TEST_RESOLVER}"
 		echo "timeout = 1000"
 		echo "[policy]"
 		echo "authserv_id = mx.example.net"
@@ -449,6 +449,28 @@ for i in $(seq 1 30); do saved "stream$i" >/dev/null || missing=$((missing + 1))
 check "milter killed mid-stream: all 30 messages delivered" test "$missing" = 0
 send_tagged afterstream --from pass@pass.milter.example.net --header "From: <a@pass.milter.example.net>"
 check "milter killed mid-stream: the restarted milter evaluates again" has_ar afterstream "dmarc=pass"
+
+# --- eval_timeout: a resolver that never answers ------------------------------------------
+# Every lookup times out (1 s each); the whole evaluation is cut at
+# eval_timeout (5 s), well inside Postfix's milter timeouts, and the
+# message gets the temperror action.
+silent_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); time.sleep(120)' "$silent_port" &
+silent_pid=$!
+MP_HARNESS_PIDS="$MP_HARNESS_PIDS $silent_pid"
+sleep 0.2
+RESOLVER="127.0.0.1@$silent_port" reload_milter "temperror = accept" || true
+t0=$(date +%s%N)
+send_tagged deaddns --from pass@pass.milter.example.net --header "From: <a@pass.milter.example.net>"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "DNS never answers: accepted with temperror = accept" test "$(final_code deaddns)" = 250
+check "DNS never answers: A-R says spf=temperror" has_ar deaddns "spf=temperror"
+check "DNS never answers: A-R says dmarc=temperror" has_ar deaddns "dmarc=temperror"
+if [ "$ms" -lt 9000 ]; then ok "DNS never answers: answered in $ms ms (eval_timeout 5 s)"; else not_ok "DNS never answers: took $ms ms"; fi
+RESOLVER="127.0.0.1@$silent_port" reload_milter "temperror = tempfail" || true
+send_tagged deaddns2 --from pass@pass.milter.example.net --header "From: <a@pass.milter.example.net>"
+check "DNS never answers, temperror = tempfail: 451" test "$(final_code deaddns2)" = 451
+kill "$silent_pid" 2>/dev/null
 
 # --- stop -----------------------------------------------------------------------------------
 mp_stop_milter TERM
