@@ -2,7 +2,7 @@
  * authres: RFC 8601 Authentication-Results parsing and writing.
  *
  * The full parser follows the section 2.2 grammar, with CFWS (nested
- * comments, at most AR_MAX_COMMENT_DEPTH deep) allowed between any two
+ * comments, at most MP_LEX_MAX_COMMENT_DEPTH deep) allowed between any two
  * elements. It is strict where strictness protects us and lenient where
  * widely deployed writers differ from the grammar:
  * - a pvalue is a quoted-string, or a run of bytes up to whitespace, ";"
@@ -33,24 +33,10 @@
 #include <string.h>
 
 #include "authres.h"
+#include "lex5322.h"
 #include "util.h"
 
-#define AR_MAX_COMMENT_DEPTH    32
 #define AR_MAX_VERSION          999999
-
-struct lex {
-	const char *p;
-	const char *end;
-	const char *why;
-};
-
-static bool
-fail(struct lex *lx, const char *why)
-{
-	if (lx->why == NULL)
-		lx->why = why;
-	return false;
-}
 
 static bool
 is_ctl(unsigned char c)
@@ -78,68 +64,15 @@ is_token_char(unsigned char c)
 }
 
 static bool
-at_end(const struct lex *lx)
+at_end(const struct mp_lex *lx)
 {
 	return lx->p >= lx->end;
 }
 
 static bool
-at(const struct lex *lx, char c)
+at(const struct mp_lex *lx, char c)
 {
 	return lx->p < lx->end && *lx->p == c;
-}
-
-/* At CR or LF: CRLF or LF, followed by WSP (folding) or the end. */
-static bool
-skip_fold(struct lex *lx)
-{
-	if (*lx->p == '\r') {
-		if (lx->end - lx->p < 2 || lx->p[1] != '\n')
-			return fail(lx, "bare CR");
-		lx->p++;
-	}
-	lx->p++;
-	if (lx->p < lx->end && *lx->p != ' ' && *lx->p != '\t')
-		return fail(lx, "line break not followed by whitespace");
-	return true;
-}
-
-/*
- * Skips CFWS. Lenient mode (for mp_authres_servid) takes any CR and LF
- * as whitespace; both modes refuse unbalanced and too deep comments.
- */
-static bool
-skip_cfws(struct lex *lx, bool lenient)
-{
-	int depth = 0;
-
-	while (lx->p < lx->end) {
-		unsigned char c = (unsigned char)*lx->p;
-
-		if (c == '\r' || c == '\n') {
-			if (lenient)
-				lx->p++;
-			else if (!skip_fold(lx))
-				return false;
-			continue;
-		}
-		if (depth == 0 && c != ' ' && c != '\t' && c != '(')
-			return true;
-		if (c == '(') {
-			if (++depth > AR_MAX_COMMENT_DEPTH)
-				return fail(lx, "comments nested too deep");
-		} else if (c == ')') {
-			depth--;
-		} else if (c == '\\' && depth > 0) {
-			if (lx->end - lx->p < 2)
-				break;
-			lx->p++;
-		}
-		lx->p++;
-	}
-	if (depth > 0)
-		return fail(lx, "unbalanced comment");
-	return true;
 }
 
 /* Appends one byte; on overflow cuts silently or fails. */
@@ -158,29 +91,29 @@ put(char *buf, size_t size, size_t *n, char c, bool cut)
  * removed; other controls, bare or quoted, are an error.
  */
 static bool
-read_qs(struct lex *lx, char *buf, size_t size, size_t *n, bool cut)
+read_qs(struct mp_lex *lx, char *buf, size_t size, size_t *n, bool cut)
 {
 	lx->p++;
 	for (;;) {
 		if (at_end(lx))
-			return fail(lx, "unbalanced quote");
+			return mp_lex_fail(lx, "unbalanced quote");
 		unsigned char c = (unsigned char)*lx->p;
 		if (c == '"')
 			break;
 		if (c == '\r' || c == '\n') {
-			if (!skip_fold(lx))
+			if (!mp_lex_skip_fold(lx))
 				return false;
 			continue;
 		}
 		if (c == '\\') {
 			if (lx->end - lx->p < 2)
-				return fail(lx, "unbalanced quote");
+				return mp_lex_fail(lx, "unbalanced quote");
 			c = (unsigned char)*++lx->p;
 		}
 		if (is_ctl(c) && c != '\t')
-			return fail(lx, "control character");
+			return mp_lex_fail(lx, "control character");
 		if (!put(buf, size, n, (char)c, cut))
-			return fail(lx, "value too long");
+			return mp_lex_fail(lx, "value too long");
 		lx->p++;
 	}
 	lx->p++;
@@ -189,7 +122,7 @@ read_qs(struct lex *lx, char *buf, size_t size, size_t *n, bool cut)
 
 /* authserv-id = value (token / quoted-string), lowercased. */
 static bool
-read_servid(struct lex *lx, char *buf, size_t size)
+read_servid(struct mp_lex *lx, char *buf, size_t size)
 {
 	size_t n = 0;
 
@@ -200,12 +133,12 @@ read_servid(struct lex *lx, char *buf, size_t size)
 	} else {
 		while (!at_end(lx) && is_token_char((unsigned char)*lx->p)) {
 			if (!put(buf, size, &n, *lx->p, false))
-				return fail(lx, "authserv-id too long");
+				return mp_lex_fail(lx, "authserv-id too long");
 			lx->p++;
 		}
 	}
 	if (n == 0)
-		return fail(lx, "no authserv-id");
+		return mp_lex_fail(lx, "no authserv-id");
 	mp_ascii_lower(buf);
 	return true;
 }
@@ -214,19 +147,19 @@ read_servid(struct lex *lx, char *buf, size_t size)
  * Keyword = Let-dig [Ldh-str] (RFC 5321), with "_" also taken, lowercased.
  */
 static bool
-read_keyword(struct lex *lx, char *buf, size_t size, const char *what)
+read_keyword(struct mp_lex *lx, char *buf, size_t size, const char *what)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
 	if (at_end(lx) || !is_alnum((unsigned char)*lx->p))
-		return fail(lx, what);
+		return mp_lex_fail(lx, what);
 	while (!at_end(lx)) {
 		unsigned char c = (unsigned char)*lx->p;
 		if (!is_alnum(c) && c != '-' && c != '_')
 			break;
 		if (!put(buf, size, &n, (char)c, false))
-			return fail(lx, "keyword too long");
+			return mp_lex_fail(lx, "keyword too long");
 		lx->p++;
 	}
 	mp_ascii_lower(buf);
@@ -248,12 +181,12 @@ ends_pvalue(unsigned char c)
  * and only headers of trusted authserv-ids are ever believed.
  */
 static bool
-read_pvalue(struct lex *lx, char *buf, size_t size, bool cut)
+read_pvalue(struct mp_lex *lx, char *buf, size_t size, bool cut)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
-	if (!skip_cfws(lx, false))
+	if (!mp_lex_skip_cfws(lx, false))
 		return false;
 	if (at(lx, '"')) {
 		const char *q = lx->p;
@@ -266,13 +199,13 @@ read_pvalue(struct lex *lx, char *buf, size_t size, bool cut)
 		buf[0] = '\0';
 		for (; q < lx->p; q++)
 			if (*q != '\r' && *q != '\n' && !put(buf, size, &n, *q, cut))
-				return fail(lx, "value too long");
+				return mp_lex_fail(lx, "value too long");
 	}
 	while (!at_end(lx) && !ends_pvalue((unsigned char)*lx->p)) {
 		if (is_ctl((unsigned char)*lx->p))
-			return fail(lx, "control character");
+			return mp_lex_fail(lx, "control character");
 		if (!put(buf, size, &n, *lx->p, cut))
-			return fail(lx, "value too long");
+			return mp_lex_fail(lx, "value too long");
 		lx->p++;
 	}
 	return true;
@@ -280,37 +213,37 @@ read_pvalue(struct lex *lx, char *buf, size_t size, bool cut)
 
 /* Optional "/" version after a method; digits only. */
 static bool
-skip_method_version(struct lex *lx)
+skip_method_version(struct mp_lex *lx)
 {
 	if (!at(lx, '/'))
 		return true;
 	lx->p++;
-	if (!skip_cfws(lx, false))
+	if (!mp_lex_skip_cfws(lx, false))
 		return false;
 	if (at_end(lx) || !is_digit((unsigned char)*lx->p))
-		return fail(lx, "bad method version");
+		return mp_lex_fail(lx, "bad method version");
 	while (!at_end(lx) && is_digit((unsigned char)*lx->p))
 		lx->p++;
-	return skip_cfws(lx, false);
+	return mp_lex_skip_cfws(lx, false);
 }
 
 /* One property after its name: [ "." property ] "=" pvalue. */
 static bool
-parse_prop(struct lex *lx, struct mp_authres_result *r, const char *name)
+parse_prop(struct mp_lex *lx, struct mp_authres_result *r, const char *name)
 {
 	struct mp_authres_prop *pr;
 	char property[sizeof(pr->property)];
 
 	if (at(lx, '.')) {
 		if (strlen(name) >= sizeof(pr->ptype))
-			return fail(lx, "ptype too long");
+			return mp_lex_fail(lx, "ptype too long");
 		lx->p++;
-		if (!skip_cfws(lx, false) ||
+		if (!mp_lex_skip_cfws(lx, false) ||
 		    !read_keyword(lx, property, sizeof(property), "expected a property") ||
-		    !skip_cfws(lx, false))
+		    !mp_lex_skip_cfws(lx, false))
 			return false;
 		if (!at(lx, '='))
-			return fail(lx, "expected = after a property");
+			return mp_lex_fail(lx, "expected = after a property");
 	} else if (at(lx, '=')) {
 		if (strcmp(name, "reason") == 0) {
 			lx->p++;
@@ -320,10 +253,10 @@ parse_prop(struct lex *lx, struct mp_authres_result *r, const char *name)
 		mp_strlcpy(property, name, sizeof(property));
 		name = "";
 	} else
-		return fail(lx, "expected = or . after a name");
+		return mp_lex_fail(lx, "expected = or . after a name");
 	lx->p++;
 	if (r->nprops >= MP_AUTHRES_MAX_PROPS)
-		return fail(lx, "too many properties");
+		return mp_lex_fail(lx, "too many properties");
 	pr = &r->props[r->nprops];
 	mp_strlcpy(pr->ptype, name, sizeof(pr->ptype));
 	mp_strlcpy(pr->property, property, sizeof(pr->property));
@@ -335,43 +268,43 @@ parse_prop(struct lex *lx, struct mp_authres_result *r, const char *name)
 
 /* resinfo (after ";" and CFWS), or the "none" of no-result. */
 static bool
-parse_resinfo(struct lex *lx, struct mp_authres *out)
+parse_resinfo(struct mp_lex *lx, struct mp_authres *out)
 {
 	struct mp_authres_result *r;
 	char method[sizeof(r->method)];
 	char name[sizeof(r->props[0].property)];
 
 	if (!read_keyword(lx, method, sizeof(method), "expected a method") ||
-	    !skip_cfws(lx, false))
+	    !mp_lex_skip_cfws(lx, false))
 		return false;
 	if (strcmp(method, "none") == 0 && (at_end(lx) || at(lx, ';'))) {
 		if (out->count > 0)
-			return fail(lx, "none among results");
+			return mp_lex_fail(lx, "none among results");
 		out->none = true;
 		return true;
 	}
 	if (out->none)
-		return fail(lx, "results after none");
+		return mp_lex_fail(lx, "results after none");
 	if (out->count >= MP_AUTHRES_MAX_RESULTS)
-		return fail(lx, "too many results");
+		return mp_lex_fail(lx, "too many results");
 	r = &out->res[out->count];
 	memset(r, 0, sizeof(*r));
 	mp_strlcpy(r->method, method, sizeof(r->method));
 	if (!skip_method_version(lx))
 		return false;
 	if (!at(lx, '='))
-		return fail(lx, "expected = after a method");
+		return mp_lex_fail(lx, "expected = after a method");
 	lx->p++;
-	if (!skip_cfws(lx, false) ||
+	if (!mp_lex_skip_cfws(lx, false) ||
 	    !read_keyword(lx, r->result, sizeof(r->result), "expected a result"))
 		return false;
 	for (;;) {
-		if (!skip_cfws(lx, false))
+		if (!mp_lex_skip_cfws(lx, false))
 			return false;
 		if (at_end(lx) || at(lx, ';'))
 			break;
 		if (!read_keyword(lx, name, sizeof(name), "expected a property") ||
-		    !skip_cfws(lx, false) ||
+		    !mp_lex_skip_cfws(lx, false) ||
 		    !parse_prop(lx, r, name))
 			return false;
 	}
@@ -380,30 +313,30 @@ parse_resinfo(struct lex *lx, struct mp_authres *out)
 }
 
 static bool
-parse(struct lex *lx, struct mp_authres *out)
+parse(struct mp_lex *lx, struct mp_authres *out)
 {
-	if (!skip_cfws(lx, false) ||
+	if (!mp_lex_skip_cfws(lx, false) ||
 	    !read_servid(lx, out->authserv_id, sizeof(out->authserv_id)) ||
-	    !skip_cfws(lx, false))
+	    !mp_lex_skip_cfws(lx, false))
 		return false;
 	if (!at_end(lx) && is_digit((unsigned char)*lx->p)) {
 		long v = 0;
 		while (!at_end(lx) && is_digit((unsigned char)*lx->p)) {
 			v = v * 10 + (*lx->p++ - '0');
 			if (v > AR_MAX_VERSION)
-				return fail(lx, "bad version");
+				return mp_lex_fail(lx, "bad version");
 		}
 		out->version = (int)v;
-		if (!skip_cfws(lx, false))
+		if (!mp_lex_skip_cfws(lx, false))
 			return false;
 		if (out->version != 1)
-			return fail(lx, "unsupported version");
+			return mp_lex_fail(lx, "unsupported version");
 	}
 	while (!at_end(lx)) {
 		if (!at(lx, ';'))
-			return fail(lx, "expected ;");
+			return mp_lex_fail(lx, "expected ;");
 		lx->p++;
-		if (!skip_cfws(lx, false))
+		if (!mp_lex_skip_cfws(lx, false))
 			return false;
 		if (at_end(lx) || at(lx, ';'))
 			continue;       /* empty element, trailing ";" */
@@ -411,24 +344,24 @@ parse(struct lex *lx, struct mp_authres *out)
 			return false;
 	}
 	if (!out->none && out->count == 0)
-		return fail(lx, "no results");
+		return mp_lex_fail(lx, "no results");
 	return true;
 }
 
 bool
 mp_authres_parse(const char *value, size_t len, struct mp_authres *out, const char **why_r)
 {
-	struct lex lx = { value, value, NULL };
+	struct mp_lex lx = { value, value, NULL };
 	bool ok;
 
 	memset(out, 0, sizeof(*out));
 	out->version = 1;
 	if (value == NULL || len == 0)
-		ok = fail(&lx, "empty value");
+		ok = mp_lex_fail(&lx, "empty value");
 	else if (len > MP_AUTHRES_MAX_LEN)
-		ok = fail(&lx, "value too long");
+		ok = mp_lex_fail(&lx, "value too long");
 	else if (memchr(value, '\0', len) != NULL)
-		ok = fail(&lx, "NUL byte");
+		ok = mp_lex_fail(&lx, "NUL byte");
 	else {
 		lx.end = value + len;
 		ok = parse(&lx, out);
@@ -445,7 +378,7 @@ mp_authres_parse(const char *value, size_t len, struct mp_authres *out, const ch
 bool
 mp_authres_servid(const char *value, size_t len, char *out, size_t outlen)
 {
-	struct lex lx = { value, value, NULL };
+	struct mp_lex lx = { value, value, NULL };
 	size_t n = 0;
 
 	if (out == NULL || outlen == 0)
@@ -454,7 +387,7 @@ mp_authres_servid(const char *value, size_t len, char *out, size_t outlen)
 	if (value == NULL)
 		return false;
 	lx.end = value + len;
-	if (!skip_cfws(&lx, true) || at_end(&lx))
+	if (!mp_lex_skip_cfws(&lx, true) || at_end(&lx))
 		return false;
 	if (at(&lx, '"')) {
 		lx.p++;
@@ -487,7 +420,7 @@ mp_authres_servid(const char *value, size_t len, char *out, size_t outlen)
 	 * "spf=pass ..." has no authserv-id at all (some writers omit it):
 	 * its first word is a method, not an id.
 	 */
-	if (skip_cfws(&lx, true) && at(&lx, '='))
+	if (mp_lex_skip_cfws(&lx, true) && at(&lx, '='))
 		goto bad;
 	mp_ascii_lower(out);
 	return true;

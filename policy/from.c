@@ -33,16 +33,16 @@
  * - Empty list elements and trailing commas (obs-mbox-list) are skipped.
  *   A group without members adds nothing; a value with no mailbox at all
  *   is an error.
- * - Comments nest at most FROM_MAX_COMMENT_DEPTH deep.
+ * - Comments nest at most MP_LEX_MAX_COMMENT_DEPTH deep.
  */
 #include "config.h"
 
 #include <string.h>
 
 #include "from.h"
+#include "lex5322.h"
 #include "util.h"
 
-#define FROM_MAX_COMMENT_DEPTH  32
 #define FROM_MAX_RAW_DOMAIN     1024    /* before IDN conversion */
 
 enum tok_type {
@@ -59,20 +59,6 @@ struct tok {
 	size_t len;
 	char c;
 };
-
-struct lex {
-	const char *p;
-	const char *end;
-	const char *why;        /* the reason of the first error */
-};
-
-static bool
-fail(struct lex *lx, const char *why)
-{
-	if (lx->why == NULL)
-		lx->why = why;
-	return false;
-}
 
 static bool
 is_atext(unsigned char c)
@@ -92,114 +78,34 @@ is_ctl(unsigned char c)
 }
 
 /*
- * At a CR or LF: consumes the line break. It must be CRLF or LF, and be
- * followed by a space or tab (folding) or by the end of the value.
- */
-static bool
-skip_fold(struct lex *lx)
-{
-	if (*lx->p == '\r') {
-		if (lx->end - lx->p < 2 || lx->p[1] != '\n')
-			return fail(lx, "bare CR");
-		lx->p++;
-	}
-	lx->p++;
-	if (lx->p < lx->end && *lx->p != ' ' && *lx->p != '\t')
-		return fail(lx, "line break not followed by whitespace");
-	return true;
-}
-
-/* At '(': skips one comment with its nested comments. */
-static bool
-skip_comment(struct lex *lx)
-{
-	int depth = 0;
-
-	do {
-		if (lx->p >= lx->end)
-			return fail(lx, "unbalanced comment");
-		switch (*lx->p) {
-		case '(':
-			if (++depth > FROM_MAX_COMMENT_DEPTH)
-				return fail(lx, "comments nested too deep");
-			lx->p++;
-			break;
-		case ')':
-			depth--;
-			lx->p++;
-			break;
-		case '\\':
-			if (lx->end - lx->p < 2)
-				return fail(lx, "unbalanced comment");
-			lx->p += 2;
-			break;
-		case '\r':
-		case '\n':
-			if (!skip_fold(lx))
-				return false;
-			break;
-		default:
-			lx->p++;
-			break;
-		}
-	} while (depth > 0);
-	return true;
-}
-
-static bool
-skip_cfws(struct lex *lx)
-{
-	while (lx->p < lx->end) {
-		switch (*lx->p) {
-		case ' ':
-		case '\t':
-			lx->p++;
-			break;
-		case '\r':
-		case '\n':
-			if (!skip_fold(lx))
-				return false;
-			break;
-		case '(':
-			if (!skip_comment(lx))
-				return false;
-			break;
-		default:
-			return true;
-		}
-	}
-	return true;
-}
-
-/*
  * At an opening quote or bracket: finds the closing one. Quoted pairs
  * are skipped over (and must not quote a control), folding is checked,
  * and other controls are refused: they would end up in a local part.
  */
 static bool
-scan_delimited(struct lex *lx, char close, const char *unbalanced, struct tok *t)
+scan_delimited(struct mp_lex *lx, char close, const char *unbalanced, struct tok *t)
 {
 	lx->p++;
 	t->s = lx->p;
 	for (;;) {
 		if (lx->p >= lx->end)
-			return fail(lx, unbalanced);
+			return mp_lex_fail(lx, unbalanced);
 		unsigned char c = (unsigned char)*lx->p;
 		if (c == (unsigned char)close)
 			break;
 		if (close == ']' && c == '[')
-			return fail(lx, unbalanced);
+			return mp_lex_fail(lx, unbalanced);
 		if (c == '\\') {
 			if (lx->end - lx->p < 2)
-				return fail(lx, unbalanced);
+				return mp_lex_fail(lx, unbalanced);
 			if (is_ctl((unsigned char)lx->p[1]))
-				return fail(lx, "control character");
+				return mp_lex_fail(lx, "control character");
 			lx->p += 2;
 		} else if (c == '\r' || c == '\n') {
-			if (!skip_fold(lx))
+			if (!mp_lex_skip_fold(lx))
 				return false;
 		} else if (is_ctl(c)) {
-			return fail(lx, "control character");
+			return mp_lex_fail(lx, "control character");
 		} else
 			lx->p++;
 	}
@@ -210,10 +116,10 @@ scan_delimited(struct lex *lx, char close, const char *unbalanced, struct tok *t
 
 /* Reads the next token after CFWS. */
 static bool
-next(struct lex *lx, struct tok *t)
+next(struct mp_lex *lx, struct tok *t)
 {
 	memset(t, 0, sizeof(*t));
-	if (!skip_cfws(lx))
+	if (!mp_lex_skip_cfws(lx, false))
 		return false;
 	if (lx->p >= lx->end) {
 		t->type = T_END;
@@ -243,18 +149,18 @@ next(struct lex *lx, struct tok *t)
 		lx->p++;
 		return true;
 	case ')':
-		return fail(lx, "unbalanced comment");
+		return mp_lex_fail(lx, "unbalanced comment");
 	case ']':
-		return fail(lx, "unbalanced bracket");
+		return mp_lex_fail(lx, "unbalanced bracket");
 	default:
-		return fail(lx, "unexpected character");
+		return mp_lex_fail(lx, "unexpected character");
 	}
 }
 
 static bool
-peek(struct lex *lx, struct tok *t)
+peek(struct mp_lex *lx, struct tok *t)
 {
-	struct lex save = *lx;
+	struct mp_lex save = *lx;
 
 	if (!next(lx, t))
 		return false;
@@ -297,7 +203,7 @@ append(char *buf, size_t size, size_t *n, const struct tok *t)
  * skipped; otherwise it goes through mp_domain_normalize.
  */
 static bool
-parse_domain(struct lex *lx, char out[MP_DOMAIN_MAX])
+parse_domain(struct mp_lex *lx, char out[MP_DOMAIN_MAX])
 {
 	char raw[FROM_MAX_RAW_DOMAIN];
 	size_t n = 0;
@@ -306,7 +212,7 @@ parse_domain(struct lex *lx, char out[MP_DOMAIN_MAX])
 
 	raw[0] = '\0';
 	for (;;) {
-		struct lex save = *lx;
+		struct mp_lex save = *lx;
 
 		if (!next(lx, &t))
 			return false;
@@ -316,32 +222,32 @@ parse_domain(struct lex *lx, char out[MP_DOMAIN_MAX])
 			word = false;
 		} else if (t.type == T_DLIT) {
 			if (out != NULL)
-				return fail(lx, "domain literal: no domain for DMARC");
+				return mp_lex_fail(lx, "domain literal: no domain for DMARC");
 			any = true;
 			continue;
 		} else if (t.type == T_QSTR) {
-			return fail(lx, "quoted string in a domain");
+			return mp_lex_fail(lx, "quoted string in a domain");
 		} else {
 			*lx = save;
 			break;
 		}
 		any = true;
 		if (!append(raw, sizeof(raw), &n, &t))
-			return fail(lx, "domain too long");
+			return mp_lex_fail(lx, "domain too long");
 	}
 	if (!any)
-		return fail(lx, "empty domain");
+		return mp_lex_fail(lx, "empty domain");
 	if (out == NULL)
 		return true;
 	const char *why = NULL;
 	if (!mp_domain_normalize(raw, n, out, &why))
-		return fail(lx, why != NULL ? why : "invalid domain");
+		return mp_lex_fail(lx, why != NULL ? why : "invalid domain");
 	return true;
 }
 
 /* addr-spec = local-part "@" domain, with the obsolete local-part. */
 static bool
-parse_addr_spec(struct lex *lx, struct mp_mailbox *mb)
+parse_addr_spec(struct mp_lex *lx, struct mp_mailbox *mb)
 {
 	size_t n = 0;
 	bool words = false, prev_word = false;
@@ -353,25 +259,25 @@ parse_addr_spec(struct lex *lx, struct mp_mailbox *mb)
 			return false;
 		if (t.type == T_ATOM || t.type == T_QSTR) {
 			if (prev_word)
-				return fail(lx, "space in a local part");
+				return mp_lex_fail(lx, "space in a local part");
 			prev_word = words = true;
 		} else if (is_special(&t, '.')) {
 			prev_word = false;
 		} else if (is_special(&t, '@')) {
 			break;
 		} else
-			return fail(lx, "address without @");
+			return mp_lex_fail(lx, "address without @");
 		if (!append(mb->local, sizeof(mb->local), &n, &t))
-			return fail(lx, "local part too long");
+			return mp_lex_fail(lx, "local part too long");
 	}
 	if (!words)
-		return fail(lx, "empty local part");
+		return mp_lex_fail(lx, "empty local part");
 	return parse_domain(lx, mb->domain);
 }
 
 /* After '<': [obs-route] addr-spec ">". */
 static bool
-parse_angle(struct lex *lx, struct mp_mailbox *mb)
+parse_angle(struct mp_lex *lx, struct mp_mailbox *mb)
 {
 	struct tok t;
 
@@ -397,7 +303,7 @@ parse_angle(struct lex *lx, struct mp_mailbox *mb)
 			}
 			if (is_special(&t, ':') && domain)
 				break;
-			return fail(lx, "bad route");
+			return mp_lex_fail(lx, "bad route");
 		}
 	}
 	if (!parse_addr_spec(lx, mb))
@@ -405,11 +311,11 @@ parse_angle(struct lex *lx, struct mp_mailbox *mb)
 	if (!next(lx, &t))
 		return false;
 	if (!is_special(&t, '>'))
-		return fail(lx, "unbalanced angle bracket");
+		return mp_lex_fail(lx, "unbalanced angle bracket");
 	return true;
 }
 
-static bool parse_group(struct lex *, struct mp_from *);
+static bool parse_group(struct mp_lex *, struct mp_from *);
 
 /*
  * One address: a name-addr, an addr-spec, or (outside a group) a group.
@@ -417,9 +323,9 @@ static bool parse_group(struct lex *, struct mp_from *);
  * addr-spec is then read again from its start.
  */
 static bool
-parse_address(struct lex *lx, struct mp_from *out, bool in_group)
+parse_address(struct mp_lex *lx, struct mp_from *out, bool in_group)
 {
-	struct lex start = *lx;
+	struct mp_lex start = *lx;
 	size_t words = 0;
 	struct tok t;
 
@@ -436,7 +342,7 @@ parse_address(struct lex *lx, struct mp_from *out, bool in_group)
 	}
 	if (is_special(&t, '<') || is_special(&t, '@')) {
 		if (out->count >= MP_FROM_MAX_ADDRS)
-			return fail(lx, "too many addresses");
+			return mp_lex_fail(lx, "too many addresses");
 		struct mp_mailbox *mb = &out->addr[out->count];
 		if (is_special(&t, '<')) {
 			if (!parse_angle(lx, mb))
@@ -451,21 +357,21 @@ parse_address(struct lex *lx, struct mp_from *out, bool in_group)
 	}
 	if (is_special(&t, ':')) {
 		if (in_group)
-			return fail(lx, "group inside a group");
+			return mp_lex_fail(lx, "group inside a group");
 		if (words == 0)
-			return fail(lx, "group without a name");
+			return mp_lex_fail(lx, "group without a name");
 		return parse_group(lx, out);
 	}
 	if (t.type == T_DLIT)
-		return fail(lx, "domain literal outside an address");
+		return mp_lex_fail(lx, "domain literal outside an address");
 	if (words > 0 && (t.type == T_END || is_special(&t, ',') || is_special(&t, ';')))
-		return fail(lx, "address without @");
-	return fail(lx, "unexpected character");
+		return mp_lex_fail(lx, "address without @");
+	return mp_lex_fail(lx, "unexpected character");
 }
 
 /* After "name:": [group-list] ";". */
 static bool
-parse_group(struct lex *lx, struct mp_from *out)
+parse_group(struct mp_lex *lx, struct mp_from *out)
 {
 	struct tok t;
 
@@ -481,19 +387,19 @@ parse_group(struct lex *lx, struct mp_from *out)
 			continue;
 		}
 		if (t.type == T_END)
-			return fail(lx, "unterminated group");
+			return mp_lex_fail(lx, "unterminated group");
 		if (!parse_address(lx, out, true))
 			return false;
 		if (!peek(lx, &t))
 			return false;
 		if (!is_special(&t, ',') && !is_special(&t, ';'))
-			return fail(lx, t.type == T_END ? "unterminated group" :
+			return mp_lex_fail(lx, t.type == T_END ? "unterminated group" :
 			    "unexpected text after an address");
 	}
 }
 
 static bool
-parse_list(struct lex *lx, struct mp_from *out)
+parse_list(struct mp_lex *lx, struct mp_from *out)
 {
 	struct tok t;
 	bool any = false;
@@ -513,26 +419,26 @@ parse_list(struct lex *lx, struct mp_from *out)
 		if (!peek(lx, &t))
 			return false;
 		if (t.type != T_END && !is_special(&t, ','))
-			return fail(lx, "unexpected text after an address");
+			return mp_lex_fail(lx, "unexpected text after an address");
 	}
 	if (out->count == 0)
-		return fail(lx, any ? "no mailbox" : "empty value");
+		return mp_lex_fail(lx, any ? "no mailbox" : "empty value");
 	return true;
 }
 
 bool
 mp_from_parse(const char *value, size_t len, struct mp_from *out, const char **why_r)
 {
-	struct lex lx = { value, value, NULL };
+	struct mp_lex lx = { value, value, NULL };
 	bool ok;
 
 	memset(out, 0, sizeof(*out));
 	if (value == NULL || len == 0)
-		ok = fail(&lx, "empty value");
+		ok = mp_lex_fail(&lx, "empty value");
 	else if (len > MP_FROM_MAX_LEN)
-		ok = fail(&lx, "value too long");
+		ok = mp_lex_fail(&lx, "value too long");
 	else if (memchr(value, '\0', len) != NULL)
-		ok = fail(&lx, "NUL byte");
+		ok = mp_lex_fail(&lx, "NUL byte");
 	else {
 		lx.end = value + len;
 		ok = parse_list(&lx, out);
