@@ -114,9 +114,21 @@ mp_postfix_flush() {
 	postqueue -c "$MP_POSTFIX_DIR" -f >/dev/null 2>&1 || true
 }
 
+# Postfix's postlogd reads a unix datagram socket. With the kernel's
+# default queue of 10 datagrams (net.unix.max_dgram_qlen, measured here)
+# a burst of log lines blocks the writers, and a later "postfix reload"
+# can hang. Raise it (only ever up: tests run in parallel, so putting the
+# old value back at one test's exit would pull it from under another).
+mp_raise_dgram_qlen() {
+	local cur
+	cur=$(cat /proc/sys/net/unix/max_dgram_qlen 2>/dev/null) || return 0
+	[ "$cur" -ge 512 ] || echo 512 > /proc/sys/net/unix/max_dgram_qlen 2>/dev/null || true
+}
+
 # mp_start_postfix MILTER [EXTRA_MAIN_CF_LINES]
 mp_start_postfix() {
 	local milter=$1 extra=${2:-} dir port
+	mp_raise_dgram_qlen
 	dir="$MP_HARNESS_DIR/postfix"
 	MP_POSTFIX_DIR=$dir
 	mkdir -p "$dir/queue" "$dir/data"
