@@ -227,4 +227,27 @@ bool mp_store_outcome_add(const char *field, long long n, struct mp_store_counts
 /* "yyyymmdd" (UTC) of t into day[9]. */
 void mp_store_day(time_t t, char day[9]);
 
+/*
+ * Audit history (mailposture-audit writes it, mailposture-report reads
+ * it). target is the "host:port" that was audited ("[v6]:port" for an
+ * IPv6 host); in key names it is made safe like a host name, ':' kept.
+ */
+#define MP_STORE_AUDITS 100         /* audits kept per target, newest first */
+#define MP_STORE_AUDIT_MAX 1048576  /* bytes: a larger audit JSON is refused */
+void mp_store_key_audit(const struct mp_store_options *o, char *buf, const char *target);
+void mp_store_key_audits(const struct mp_store_options *o, char *buf);
+
+/*
+ * Stores one audit, synchronously (the audit is a one-shot command, so
+ * there is no queue): connects with mp_store_connect() (AUTH, SELECT),
+ * then one pipelined MULTI/EXEC pushes an entry onto P audit:TARGET
+ * (capped at MP_STORE_AUDITS, TTL ttl_domain) and sets target -> when in
+ * P audits. The entry is a JSON object {"t", "target", "domain",
+ * "score" (null when < 0), "grade", "audit"}, "audit" being json, which
+ * must be one JSON object (checked). False + a one-line reason when
+ * Redis is not configured, unreachable or says no; nothing is retried.
+ */
+bool mp_store_put_audit(const struct mp_store_options *o, const char *target, const char *domain,
+    int score, const char *grade, const char *json, time_t when, char *err, size_t errlen);
+
 #endif

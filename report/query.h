@@ -34,6 +34,12 @@ json_t *q_top(struct rq *q, enum top_by by, int n, int days);
 json_t *q_ip(struct rq *q, const char *ip, int days);
 json_t *q_messages(struct rq *q, const char *domain, int n);
 
+/* Audit history (mailposture-audit): one row per audited target, the
+ * most recently audited first, at most n; or the n most recent audits
+ * of one target ("host:port"). */
+json_t *q_audits(struct rq *q, int n);
+json_t *q_audit_history(struct rq *q, const char *target, int n);
+
 const char *top_by_str(enum top_by by);   /* "worst", "volume", "dmarc-fail" */
 
 #endif

@@ -66,6 +66,20 @@ when_of(const json_t *o, const char *k, char *buf, size_t len)
 	return buf;
 }
 
+/* "2023-11-14T22:13:20Z" -> "2023-11-14 22:13:20": audits can be a
+ * minute apart. */
+static const char *
+when_sec_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const char *t = s_of(o, k, NULL);
+
+	if (t == NULL || strlen(t) < 19)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.10s %.8s", t, t + 11);
+	return buf;
+}
+
 static const char *
 epoch_of(const json_t *o, const char *k, char *buf, size_t len)
 {
@@ -278,4 +292,111 @@ render_messages(FILE *out, const json_t *r)
 {
 	fprintf(out, "Recent verdicts for %s:\n\n", s_of(r, "domain", "?"));
 	messages_table(out, json_object_get(r, "messages"));
+}
+
+/* ---- audits ------------------------------------------------------------ */
+
+static const char *
+count_of(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (json_is_array(v))
+		snprintf(buf, len, "%zu", json_array_size(v));
+	else
+		int_of(o, k, buf, len);
+	return buf;
+}
+
+/* Prints line printable and cut to the table width, then empties it. */
+static void
+print_line(FILE *out, struct mp_buf *line)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	mp_printable(&b, line->data ? line->data : "", line->len, TABLE_WIDTH);
+	if (b.len > TABLE_WIDTH)
+		b.data[b.len = TABLE_WIDTH] = '\0';
+	fprintf(out, "%s\n", mp_buf_str(&b));
+	mp_buf_free(&b);
+	mp_buf_reset(line);
+}
+
+void
+render_audits(FILE *out, const json_t *r)
+{
+	static const char *const h[] = { "Last audit (UTC)", "Target", "Domain", "Score", "Grade",
+		"FAIL", "WARN" };
+	struct table *t = table_new("lLlrlrr", h);
+	const json_t *d;
+	size_t i;
+	char b[4][32];
+
+	json_array_foreach(json_object_get(r, "targets"), i, d) {
+		const char *dom = s_of(d, "domain", "");
+		const char *row[] = { when_sec_of(d, "time", b[0], 32), s_of(d, "target", "?"),
+			dom[0] ? dom : "-", int_of(d, "score", b[1], 32), s_of(d, "grade", "-"),
+			count_of(d, "fail", b[2], 32), count_of(d, "warn", b[3], 32) };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+}
+
+void
+render_audit_history(FILE *out, const json_t *r)
+{
+	static const char *const h[] = { "Time (UTC)", "Domain", "Score", "Grade", "FAIL", "WARN" };
+	const json_t *audits = json_object_get(r, "audits"), *a;
+	struct table *t = table_new("lLrlrr", h);
+	size_t i;
+	char b[4][32];
+
+	fprintf(out, "Audits of %s, newest first:\n\n", s_of(r, "target", "?"));
+	json_array_foreach(audits, i, a) {
+		const char *dom = s_of(a, "domain", "");
+		const char *row[] = { when_sec_of(a, "time", b[0], 32), dom[0] ? dom : "-",
+			int_of(a, "score", b[1], 32), s_of(a, "grade", "-"),
+			count_of(a, "fail", b[2], 32), count_of(a, "warn", b[3], 32) };
+
+		table_add(t, row);
+	}
+	table_print(&t, out, TABLE_WIDTH);
+	/* Then each audit's FAIL and WARN checks, newest first. */
+	json_array_foreach(audits, i, a) {
+		static const char *const ch[] = { "Status", "Check", "Finding" };
+		const char *st[] = { "FAIL", "WARN" }, *cap = s_of(a, "cap", NULL);
+		struct mp_buf line = MP_BUF_INIT;
+		char score[32];
+		struct table *c;
+
+		/* Text from Redis goes out printable and within the width. */
+		mp_buf_printf(&line, "%s UTC: grade %s (%s/100)", when_sec_of(a, "time", b[0], 32),
+		    s_of(a, "grade", "-"), int_of(a, "score", score, sizeof(score)));
+		fputc('\n', out);
+		print_line(out, &line);
+		if (cap != NULL) {
+			mp_buf_puts(&line, cap);
+			print_line(out, &line);
+		}
+		mp_buf_free(&line);
+		if (json_array_size(json_object_get(a, "fail")) +
+		    json_array_size(json_object_get(a, "warn")) == 0) {
+			fprintf(out, "no FAIL or WARN\n");
+			continue;
+		}
+		c = table_new("llL", ch);
+		for (int k = 0; k < 2; k++) {
+			const json_t *chk;
+			size_t j;
+
+			json_array_foreach(json_object_get(a, k == 0 ? "fail" : "warn"), j, chk) {
+				const char *row[] = { st[k], s_of(chk, "name", "?"),
+					s_of(chk, "finding", "") };
+
+				table_add(c, row);
+			}
+		}
+		table_print(&c, out, TABLE_WIDTH);
+	}
 }

@@ -14,5 +14,7 @@ void render_domain(FILE *out, const json_t *r);
 void render_top(FILE *out, const json_t *r);
 void render_ip(FILE *out, const json_t *r);
 void render_messages(FILE *out, const json_t *r);
+void render_audits(FILE *out, const json_t *r);
+void render_audit_history(FILE *out, const json_t *r);
 
 #endif

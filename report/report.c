@@ -30,7 +30,8 @@
 static const char usage_text[] =
 "Usage: mailposture-report [OPTIONS] COMMAND [ARGS]\n"
 "\n"
-"Reads the verdicts and scores that mailposture-milter keeps in Redis.\n"
+"Reads the verdicts and scores that mailposture-milter keeps in Redis, and\n"
+"the results that mailposture-audit stored there.\n"
 "\n"
 "Commands:\n"
 "  summary [--days N]\n"
@@ -51,6 +52,12 @@ static const char usage_text[] =
 "        results, over the last N days (default 7).\n"
 "  messages --domain NAME [-n N]\n"
 "        The N most recent verdicts for a domain (default 20, at most 200).\n"
+"  audits [TARGET] [-n N]\n"
+"        What mailposture-audit stored. Without TARGET: one line per audited\n"
+"        HOST:PORT (at most N), the most recently audited first, with the last\n"
+"        audit's time, domain, score, grade and FAIL and WARN counts. With\n"
+"        TARGET (HOST:PORT; HOST alone is port 25): its N most recent audits\n"
+"        (default 10, at most 100) and the checks that were FAIL or WARN.\n"
 "\n"
 "Options:\n"
 "  -c FILE         configuration file (default " MP_CONF_DEFAULT_PATH "\n"
@@ -74,7 +81,8 @@ static const char usage_text[] =
 "  mailposture-report summary --days 30\n"
 "  mailposture-report top --dmarc-fail -n 20 --days 1\n"
 "  mailposture-report --json domain example.com\n"
-"  mailposture-report --redis 127.0.0.1:6379 ip 192.0.2.10\n";
+"  mailposture-report --redis 127.0.0.1:6379 ip 192.0.2.10\n"
+"  mailposture-report audits 127.0.0.1:25 -n 5\n";
 
 static void
 usage_error(const char *fmt, const char *arg)
@@ -119,6 +127,24 @@ normalize_domain(const char *in, char out[MP_DOMAIN_MAX])
 	}
 }
 
+/*
+ * An audit target as mailposture-audit stores it: "host:port" ("[v6]:port");
+ * a name without a port means port 25. Printable ASCII only: it becomes
+ * part of a key name and is echoed.
+ */
+static void
+normalize_target(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (n == 0 || n > 255)
+		usage_error("TARGET: expected HOST:PORT%s", n ? " (too long)" : "");
+	for (const char *p = in; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			usage_error("TARGET: expected HOST:PORT%s", " (bad character)");
+	snprintf(out, len, strchr(in, ':') ? "%s" : "%s:25", in);
+}
+
 /* The address in the form the MTA reports it (inet_ntop's). */
 static void
 normalize_ip(const char *in, char *out, size_t len)
@@ -144,7 +170,7 @@ main(int argc, char **argv)
 	int nby = 0;
 	struct mp_conf *conf = NULL;
 	struct rq q;
-	char err[512], name[MP_DOMAIN_MAX], ip[INET6_ADDRSTRLEN];
+	char err[512], name[MP_DOMAIN_MAX], ip[INET6_ADDRSTRLEN], target[300];
 	json_t *res = NULL;
 	int status;
 
@@ -191,9 +217,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (cmd == NULL)
-		usage_error("no command given (summary, domain, top, ip, messages)", NULL);
+		usage_error("no command given (summary, domain, top, ip, messages, audits)", NULL);
 	if (strcmp(cmd, "summary") != 0 && strcmp(cmd, "domain") != 0 && strcmp(cmd, "top") != 0 &&
-	    strcmp(cmd, "ip") != 0 && strcmp(cmd, "messages") != 0)
+	    strcmp(cmd, "ip") != 0 && strcmp(cmd, "messages") != 0 && strcmp(cmd, "audits") != 0)
 		usage_error("unknown command '%s'", strlen(cmd) < 40 ? cmd : "(too long)");
 	/* Options that the command does not take are errors, not ignored. */
 	if (nby > 1)
@@ -203,11 +229,14 @@ main(int argc, char **argv)
 	if (domain_opt != NULL && strcmp(cmd, "messages") != 0)
 		usage_error("--domain goes with 'messages'", NULL);
 	if (n != -1 && strcmp(cmd, "top") != 0 && strcmp(cmd, "messages") != 0 &&
-	    strcmp(cmd, "domain") != 0)
-		usage_error("-n goes with 'top', 'domain' or 'messages'", NULL);
-	if (days_set && strcmp(cmd, "messages") == 0)
-		usage_error("--days does not go with 'messages'", NULL);
-	if ((strcmp(cmd, "domain") == 0 || strcmp(cmd, "ip") == 0) != (arg1 != NULL))
+	    strcmp(cmd, "domain") != 0 && strcmp(cmd, "audits") != 0)
+		usage_error("-n goes with 'top', 'domain', 'messages' or 'audits'", NULL);
+	if (days_set && (strcmp(cmd, "messages") == 0 || strcmp(cmd, "audits") == 0))
+		usage_error("--days does not go with '%s'", cmd);
+	if (strcmp(cmd, "audits") == 0) {
+		if (arg1 != NULL)
+			normalize_target(arg1, target, sizeof(target));
+	} else if ((strcmp(cmd, "domain") == 0 || strcmp(cmd, "ip") == 0) != (arg1 != NULL))
 		usage_error(arg1 ? "'%s' takes no argument" : "'%s' needs an argument", cmd);
 	if (strcmp(cmd, "messages") == 0 && domain_opt == NULL)
 		usage_error("messages needs --domain NAME", NULL);
@@ -268,6 +297,9 @@ main(int argc, char **argv)
 		res = q_top(&q, by, n > 0 ? n : 10, days);
 	else if (strcmp(cmd, "ip") == 0)
 		res = q_ip(&q, ip, days);
+	else if (strcmp(cmd, "audits") == 0)
+		res = arg1 ? q_audit_history(&q, target, n > 0 ? n : 10) :
+		    q_audits(&q, n > 0 ? n : 1000);
 	else
 		res = q_messages(&q, name, n > 0 ? n : 20);
 	redisFree(q.c);
@@ -282,7 +314,11 @@ main(int argc, char **argv)
 		fputc('\n', stdout);
 	} else if (status == EXIT_NOTHING) {
 		/* Nothing to lay out: say so on stderr, keep stdout empty. */
-		if (strcmp(cmd, "domain") == 0 || strcmp(cmd, "messages") == 0)
+		if (strcmp(cmd, "audits") == 0 && arg1 != NULL)
+			fprintf(stderr, "mailposture-report: no audits of %s\n", target);
+		else if (strcmp(cmd, "audits") == 0)
+			fprintf(stderr, "mailposture-report: no audits stored\n");
+		else if (strcmp(cmd, "domain") == 0 || strcmp(cmd, "messages") == 0)
 			fprintf(stderr, "mailposture-report: no data for %s\n", name);
 		else if (strcmp(cmd, "ip") == 0)
 			fprintf(stderr, "mailposture-report: no messages from %s in the last %d days\n",
@@ -297,6 +333,11 @@ main(int argc, char **argv)
 		render_top(stdout, res);
 	} else if (strcmp(cmd, "ip") == 0) {
 		render_ip(stdout, res);
+	} else if (strcmp(cmd, "audits") == 0) {
+		if (arg1 != NULL)
+			render_audit_history(stdout, res);
+		else
+			render_audits(stdout, res);
 	} else {
 		render_messages(stdout, res);
 	}

@@ -95,6 +95,7 @@ struct audit_report {
 	enum audit_cap cap;
 	const char *cap_reason;
 	unsigned long long elapsed_ms, smtp_ms, dns_ms;
+	bool stored;                /* main.c: the result was written to Redis */
 };
 
 void audit_report_init(struct audit_report *r);

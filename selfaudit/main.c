@@ -1,7 +1,8 @@
 /*
  * mailposture-audit: the self-audit of the mail host. The SMTP probe and
  * the DNS lookups run at the same time; the checks are judged when both
- * are done, graded, and printed as text or JSON.
+ * are done, graded, and printed as text or JSON, and, when [redis] address
+ * is set, stored in Redis for mailposture-report audits (--no-store: not).
  *
  * Exit status: 0, 1 when the grade is below --fail-under, 2 for usage or
  * configuration errors.
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "audit.h"
 #include "conf.h"
@@ -26,6 +28,7 @@
 #include "log.h"
 #include "probe.h"
 #include "spf.h"
+#include "store.h"
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -61,6 +64,7 @@ usage(void)
 "  --timeout MS           override [audit] timeout (each network step)\n"
 "  --postfix-config DIR   read Postfix settings with postconf -c DIR\n"
 "  --no-host-checks       skip postconf and the deployment preflight\n"
+"  --no-store             do not write the result to Redis ([redis] address)\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
 "\n"
@@ -109,11 +113,37 @@ dns_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Writes the result (js, what --json prints) to Redis when [redis]
+ * address is set, for mailposture-report audits. The audit's report
+ * and exit status do not depend on it: a failure is one warning line.
+ */
+static void
+store_result(const struct mp_conf *conf, struct audit_report *rep, const char *js)
+{
+	struct mp_store_options so;
+	char target[300], err[512];
+
+	mp_store_options_from_conf(conf, &so);
+	if (so.address[0] == '\0')
+		return;
+	/* "[v6]:port", as one writes an address with a port. */
+	snprintf(target, sizeof(target), strchr(rep->host, ':') ? "[%s]:%s" : "%s:%s",
+	    rep->host, rep->port);
+	if (!mp_store_options_check(&so, err, sizeof(err)) ||
+	    !mp_store_put_audit(&so, target, rep->domain, rep->score, rep->grade, js, time(NULL),
+	    err, sizeof(err))) {
+		fprintf(stderr, "mailposture-audit: could not store the audit in Redis: %s\n", err);
+		return;
+	}
+	rep->stored = true;
+}
+
 int
 main(int argc, char **argv)
 {
 	enum { OPT_HOST = 256, OPT_PORT, OPT_DOMAIN, OPT_PUBIP, OPT_SOURCE, OPT_JSON, OPT_FAIL,
-	    OPT_ZONES, OPT_RESOLVER, OPT_TIMEOUT, OPT_PFDIR, OPT_NOHOST };
+	    OPT_ZONES, OPT_RESOLVER, OPT_TIMEOUT, OPT_PFDIR, OPT_NOHOST, OPT_NOSTORE };
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "port", required_argument, NULL, OPT_PORT },
@@ -128,6 +158,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "postfix-config", required_argument, NULL, OPT_PFDIR },
 		{ "no-host-checks", no_argument, NULL, OPT_NOHOST },
+		{ "no-store", no_argument, NULL, OPT_NOSTORE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -135,7 +166,7 @@ main(int argc, char **argv)
 	const char *host = NULL, *port = NULL, *domain = NULL, *pubip = NULL, *source = NULL;
 	const char *fail_under = NULL, *conf_path = NULL, *zones = NULL, *resolver = NULL;
 	const char *timeout = NULL, *pfdir = NULL;
-	bool json = false, host_checks = true;
+	bool json = false, host_checks = true, store = true;
 	int c, rc = 0;
 	struct mp_conf *conf;
 	char err[512], dom[MP_DOMAIN_MAX] = "", ip[64] = "", portbuf[16];
@@ -163,6 +194,7 @@ main(int argc, char **argv)
 		case OPT_TIMEOUT: timeout = optarg; break;
 		case OPT_PFDIR: pfdir = optarg; break;
 		case OPT_NOHOST: host_checks = false; break;
+		case OPT_NOSTORE: store = false; break;
 		case 'h': usage(); return 0;
 		case 'V': puts(PACKAGE_STRING); return 0;
 		default: usage_error("unknown option");
@@ -329,16 +361,17 @@ main(int argc, char **argv)
 	rep->elapsed_ms = mp_now_ms() - t0;
 	{
 		struct mp_buf out = MP_BUF_INIT;
+		char *js = audit_render_json(rep);
 
+		if (store)
+			store_result(conf, rep, js);
 		if (json) {
-			char *s = audit_render_json(rep);
-
-			mp_buf_puts(&out, s);
+			mp_buf_puts(&out, js);
 			mp_buf_putc(&out, '\n');
-			free(s);
 		} else {
 			audit_render_text(rep, &out);
 		}
+		free(js);
 		fwrite(out.data, 1, out.len, stdout);
 		mp_buf_free(&out);
 	}

@@ -69,8 +69,9 @@ audit_render_text(const struct audit_report *r, struct mp_buf *out)
 		if (c->fix[0] != '\0')
 			mp_buf_printf(out, "  fix: %s\n", c->fix);
 	}
-	mp_buf_printf(out, "\nAudit finished in %.2f s (SMTP %.2f s, DNS %.2f s)\n",
-	    r->elapsed_ms / 1000.0, r->smtp_ms / 1000.0, r->dns_ms / 1000.0);
+	mp_buf_printf(out, "\nAudit finished in %.2f s (SMTP %.2f s, DNS %.2f s)%s\n",
+	    r->elapsed_ms / 1000.0, r->smtp_ms / 1000.0, r->dns_ms / 1000.0,
+	    r->stored ? ", stored in Redis" : "");
 }
 
 char *

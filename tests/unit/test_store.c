@@ -409,6 +409,57 @@ START_TEST(key_names)
 }
 END_TEST
 
+START_TEST(audit_key_names)
+{
+	static const struct {
+		const char *target, *key;
+	} t[] = {
+		{ "127.0.0.1:25", "mp:audit:127.0.0.1:25" },
+		{ "mx1.example.org:2525", "mp:audit:mx1.example.org:2525" },
+		{ "[2001:db8::25]:25", "mp:audit:_2001:db8::25_:25" },
+		/* Hostile targets cannot forge a hash tag, a space or a line. */
+		{ "a{b}c:25", "mp:audit:a_b_c:25" },
+		{ "x y\r\nz:25", "mp:audit:x_y__z:25" },
+		{ "\xff\x01:25", "mp:audit:__:25" },
+		{ "", "mp:audit:" },
+	};
+	struct mp_store_options o;
+	char k[MP_STORE_KEY_MAX], big[1200], err[256];
+
+	mp_store_options_defaults(&o);
+	for (size_t i = 0; i < MP_ARRAY_SIZE(t); i++) {
+		mp_store_key_audit(&o, k, t[i].target);
+		ck_assert_str_eq(k, t[i].key);
+	}
+	mp_store_key_audits(&o, k);
+	ck_assert_str_eq(k, "mp:audits");
+	/* Oversized targets are cut at 300 bytes; the key stays bounded. */
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mp_store_key_audit(&o, k, big);
+	ck_assert_uint_eq(strlen(k), strlen("mp:audit:") + 300);
+	mp_strlcpy(o.key_prefix, "t1:", sizeof(o.key_prefix));
+	mp_store_key_audits(&o, k);
+	ck_assert_str_eq(k, "t1:audits");
+	mp_store_key_audit(&o, k, "127.0.0.1:25");
+	ck_assert_str_eq(k, "t1:audit:127.0.0.1:25");
+	/* Refused before any connection: not one JSON object, no target, no
+	 * Redis configured (address ""). */
+	mp_store_options_defaults(&o);
+	ck_assert(!mp_store_put_audit(&o, "127.0.0.1:25", "example.com", 90, "A", "[1]", T0,
+	    err, sizeof(err)));
+	ck_assert_str_eq(err, "the audit is not a JSON object");
+	ck_assert(!mp_store_put_audit(&o, "127.0.0.1:25", "example.com", 90, "A", "{\"a\":", T0,
+	    err, sizeof(err)));
+	ck_assert_str_eq(err, "the audit is not a JSON object");
+	ck_assert(!mp_store_put_audit(&o, "", "example.com", 90, "A", "{}", T0, err, sizeof(err)));
+	ck_assert_str_eq(err, "no audit target or result to store");
+	ck_assert(!mp_store_put_audit(&o, "127.0.0.1:25", "example.com", 90, "A", "{}", T0,
+	    err, sizeof(err)));
+	ck_assert_str_eq(err, "no Redis address configured");
+}
+END_TEST
+
 START_TEST(outcome_fields)
 {
 	static const struct {
@@ -1080,6 +1131,7 @@ make_suite(void)
 	tc = tcase_create("offline");
 	tcase_add_test(tc, options_table);
 	tcase_add_test(tc, key_names);
+	tcase_add_test(tc, audit_key_names);
 	tcase_add_test(tc, outcome_fields);
 	tcase_add_test(tc, record_from_verdict);
 	suite_add_tcase(s, tc);
