@@ -1405,7 +1405,8 @@ describe_man(FILE *out)
 	fputs(".SH SEE ALSO\n"
 	    ".BR mailposture\\-milter (8),\n"
 	    ".BR mailposture\\-audit (8),\n"
-	    ".BR mailposture\\-report (8)\n", out);
+	    ".BR mailposture\\-check (1),\n"
+	    ".BR mailposture\\-report (1)\n", out);
 }
 
 void

@@ -186,9 +186,16 @@ job_posture(void *arg)
 			continue;
 		r = &d->rep[d->nrep++];
 		mp_strlcpy(r->dest, dests[i], sizeof(r->dest));
-		snprintf(r->qname, sizeof(r->qname), "%s._report._dmarc.%s",
-		    d->posture->dmarc.policy_domain, dests[i]);
-		r->txt = mp_dns_query(d->o.dns, &d->dl, r->qname, MP_DNS_TXT);
+		{
+			/* Built whole: a name over 253 bytes is refused by the
+			 * resolver as an error, never queried cut short. */
+			char *q = xasprintf("%s._report._dmarc.%s",
+			    d->posture->dmarc.policy_domain, dests[i]);
+
+			mp_strlcpy(r->qname, q, sizeof(r->qname));
+			r->txt = mp_dns_query(d->o.dns, &d->dl, q, MP_DNS_TXT);
+			free(q);
+		}
 	}
 	return NULL;
 }

@@ -253,6 +253,46 @@ START_TEST(man_page_lists_every_section)
 END_TEST
 
 /*
+ * man/mailposture.conf.5 is what mp_conf_describe("man") prints, so that
+ * the manual lists every option with its current default and bounds.
+ * When the table changes, regenerate it with
+ *   MP_REGEN_MAN=1 make -C tests check TESTS=unit/test_conf
+ * As for the sample, a build configured --with-psl-file prints its own
+ * path where the committed page has Debian's.
+ */
+START_TEST(man_page_matches_table)
+{
+	static const char debian_psl[] = "/usr/share/publicsuffix/public_suffix_list.dat";
+	static const char page[] = "../man/mailposture.conf.5";
+	size_t len;
+	char *file, *gen = describe("man");
+	struct mp_buf expect = MP_BUF_INIT;
+	const char *p, *hit;
+
+	if (test_env("MP_REGEN_MAN") != NULL && strcmp(MP_PSL_FILE, debian_psl) == 0) {
+		FILE *fp = fopen(test_path(page), "w");
+
+		ck_assert_ptr_nonnull(fp);
+		fputs(gen, fp);
+		ck_assert_int_eq(fclose(fp), 0);
+	}
+	p = file = slurp(test_path(page), &len);
+	while ((hit = strstr(p, debian_psl)) != NULL) {
+		mp_buf_append(&expect, p, (size_t)(hit - p));
+		mp_buf_puts(&expect, MP_PSL_FILE);
+		p = hit + strlen(debian_psl);
+	}
+	mp_buf_puts(&expect, p);
+	ck_assert_msg(strcmp(mp_buf_str(&expect), gen) == 0,
+	    "man/mailposture.conf.5 differs from mp_conf_describe(\"man\"): "
+	    "regenerate it with MP_REGEN_MAN=1 make -C tests check TESTS=unit/test_conf");
+	mp_buf_free(&expect);
+	free(gen);
+	free(file);
+}
+END_TEST
+
+/*
  * Bad files: each must fail with "FILE:LINE: " and the reason. The line
  * number is checked, since an error on the wrong line sends the
  * administrator to the wrong place.
@@ -618,6 +658,7 @@ make_suite(void)
 	tcase_add_test(tc, sample_loads_to_defaults);
 	tcase_add_test(tc, sample_uncommented_loads);
 	tcase_add_test(tc, man_page_lists_every_section);
+	tcase_add_test(tc, man_page_matches_table);
 	tcase_add_loop_test(tc, bad_files_fail_with_line, 0, (int)MP_ARRAY_SIZE(bad_files));
 	tcase_add_loop_test(tc, good_values_load, 0, (int)MP_ARRAY_SIZE(good_values));
 	tcase_add_test(tc, overlong_line_is_refused);
