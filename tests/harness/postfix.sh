@@ -201,17 +201,26 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 MASTERCF
-	if ! postfix -c "$dir" start > "$MP_HARNESS_DIR/postfix-start.log" 2>&1; then
-		echo "harness: postfix did not start:" >&2
-		cat "$MP_HARNESS_DIR/postfix-start.log" "$MP_MAILLOG" >&2 2>/dev/null
-		return 1
-	fi
-	for _ in $(seq 1 100); do
-		if ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$"; then
-			export MP_SMTP_PORT MP_POSTFIX_DIR MP_MAILLOG
-			return 0
+	# A port picked as free can be taken by a parallel test before master
+	# binds it, and master then exits: try again on another port.
+	for try in 1 2 3; do
+		if postfix -c "$dir" start > "$MP_HARNESS_DIR/postfix-start.log" 2>&1; then
+			for _ in $(seq 1 100); do
+				if ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$"; then
+					export MP_SMTP_PORT MP_POSTFIX_DIR MP_MAILLOG
+					return 0
+				fi
+				sleep 0.1
+			done
 		fi
-		sleep 0.1
+		echo "harness: postfix did not start on port $port (try $try):" >&2
+		grep -v 'overriding earlier entry' "$MP_HARNESS_DIR/postfix-start.log" >&2
+		tail -n 5 "$MP_MAILLOG" >&2 2>/dev/null
+		postfix -c "$dir" abort > /dev/null 2>&1
+		sleep 1
+		port=$(mp_free_port) || return 1
+		MP_SMTP_PORT=$port
+		sed -i "1s/^127\.0\.0\.1:[0-9]* inet/127.0.0.1:$port inet/" "$dir/master.cf"
 	done
 	echo "harness: postfix is not listening on $port" >&2
 	cat "$MP_MAILLOG" >&2 2>/dev/null
