@@ -44,7 +44,12 @@ mp_lex_skip_cfws(struct mp_lex *lx, bool lenient)
 		if (depth == 0 && c != ' ' && c != '\t' && c != '(')
 			return true;
 		if (c == '(') {
-			if (++depth > MP_LEX_MAX_COMMENT_DEPTH)
+			/*
+			 * Lenient mode (reading our own authserv-id to delete a
+			 * forged header) never gives up on depth: a counter, not
+			 * recursion, and the header size bounds it.
+			 */
+			if (++depth > MP_LEX_MAX_COMMENT_DEPTH && !lenient)
 				return mp_lex_fail(lx, "comments nested too deep");
 		} else if (c == ')') {
 			depth--;

@@ -29,8 +29,9 @@ bool mp_lex_skip_fold(struct mp_lex *lx);
 
 /*
  * Skips CFWS. Comments nest at most MP_LEX_MAX_COMMENT_DEPTH deep and
- * must be balanced. lenient takes any CR and LF as white space (for
- * reading the authserv-id of a header that is otherwise broken).
+ * must be balanced. lenient takes any CR and LF as white space and
+ * any nesting depth (for reading the authserv-id of a header that is
+ * otherwise broken, so that a forged one is still deleted).
  */
 bool mp_lex_skip_cfws(struct mp_lex *lx, bool lenient);
 

@@ -740,6 +740,8 @@ dns_query(struct mp_dns *dns, const struct mp_deadline *deadline, const char *na
 	size_t have = 0;
 
 	*res_r = NULL;
+	if (*name == '\0')
+		return MP_DNS_NXDOMAIN;
 	/* RFC 7208 7.3: an expanded name over 253 bytes loses labels on the left. */
 	while (strlen(name) > SPF_NAME_MAX + (name[strlen(name) - 1] == '.')) {
 		const char *dot = strchr(name, '.');
@@ -772,9 +774,11 @@ fetch_record(struct mp_dns *dns, const struct mp_deadline *deadline, const char 
 	struct mp_dns_result *res;
 	enum mp_dns_status st;
 	const struct mp_dns_rr *found = NULL;
-	struct mp_buf b = MP_BUF_INIT;
+	struct mp_buf b = MP_BUF_INIT, shown = MP_BUF_INIT;
 
 	memset(f, 0, sizeof(*f));
+	/* The name may come from macros the peer filled: printable in reasons. */
+	mp_printable(&shown, domain, strlen(domain), 255);
 	st = dns_query(dns, deadline, domain, MP_DNS_TXT, &res);
 	switch (st) {
 	case MP_DNS_OK:
@@ -783,15 +787,17 @@ fetch_record(struct mp_dns *dns, const struct mp_deadline *deadline, const char 
 	case MP_DNS_NODATA:
 		f->status = FETCH_NONE;
 		f->void_lookup = true;
-		snprintf(f->why, sizeof(f->why), "%s: %s", domain,
+		snprintf(f->why, sizeof(f->why), "%s: %s", mp_buf_str(&shown),
 		    st == MP_DNS_NXDOMAIN ? "domain does not exist" : "no TXT record");
 		mp_dns_result_free(&res);
+		mp_buf_free(&shown);
 		return;
 	default:
 		f->status = FETCH_TEMP;
 		snprintf(f->why, sizeof(f->why), "DNS %s looking up TXT %s",
-		    mp_dns_status_str(st), domain);
+		    mp_dns_status_str(st), mp_buf_str(&shown));
 		mp_dns_result_free(&res);
+		mp_buf_free(&shown);
 		return;
 	}
 	for (size_t i = 0; i < res->count; i++) {
@@ -805,8 +811,10 @@ fetch_record(struct mp_dns *dns, const struct mp_deadline *deadline, const char 
 	}
 	if (found == NULL) {
 		f->status = FETCH_NONE;
-		snprintf(f->why, sizeof(f->why), "%s: no SPF record among its TXT records", domain);
+		snprintf(f->why, sizeof(f->why), "%s: no SPF record among its TXT records",
+		    mp_buf_str(&shown));
 		mp_dns_result_free(&res);
+		mp_buf_free(&shown);
 		return;
 	}
 	f->len = found->text_len;
@@ -816,19 +824,21 @@ fetch_record(struct mp_dns *dns, const struct mp_deadline *deadline, const char 
 	if (f->nrecords > 1) {
 		f->status = FETCH_PERM;
 		snprintf(f->why, sizeof(f->why), "%s publishes %d SPF records; it must publish one",
-		    domain, f->nrecords);
+		    mp_buf_str(&shown), f->nrecords);
 	} else {
 		char why[200];
 
 		if (!mp_spf_record_valid(found->text, found->text_len, why, sizeof(why))) {
 			f->status = FETCH_PERM;
-			snprintf(f->why, sizeof(f->why), "invalid SPF record at %s: %s", domain, why);
+			snprintf(f->why, sizeof(f->why), "invalid SPF record at %s: %s",
+			    mp_buf_str(&shown), why);
 		} else {
 			f->status = FETCH_OK;
 			f->text = xstrndup(found->text, found->text_len);
 		}
 	}
 	mp_dns_result_free(&res);
+	mp_buf_free(&shown);
 }
 
 static void
@@ -861,19 +871,33 @@ static bool
 strip_cidr0(const char *name, char *out, size_t outlen)
 {
 	size_t n = strlen(name), m = strlen(CIDR0_MARK);
+	bool marked;
 
 	if (n > m && name[n - 1] == '.')
 		n--;
-	if (n <= m || mp_strncasecmp(name + n - m, CIDR0_MARK, m) != 0) {
-		mp_strlcpy(out, name, outlen);
-		return false;
+	marked = n > m && mp_strncasecmp(name + n - m, CIDR0_MARK, m) == 0;
+	if (marked)
+		n -= m;
+	else
+		n = strlen(name);
+	/*
+	 * Too long for out: drop whole labels on the left, as RFC 7208 7.3
+	 * does. Never cut on the right: that would drop the real domain and
+	 * query a name made only of macro text the sender chose.
+	 */
+	while (n >= outlen) {
+		const char *dot = memchr(name, '.', n);
+
+		if (dot == NULL) {
+			n = 0;
+			break;
+		}
+		n -= (size_t)(dot + 1 - name);
+		name = dot + 1;
 	}
-	n -= m;
-	if (n >= outlen)
-		n = outlen - 1;
 	memcpy(out, name, n);
 	out[n] = '\0';
-	return true;
+	return marked;
 }
 
 /*
@@ -1382,6 +1406,8 @@ validated_name(struct spf_eval *ev, const char *ipstr, char *out, size_t outlen)
 			if (res->rr[i].type != MP_DNS_PTR)
 				continue;
 			unescape_name(res->rr[i].text, name, sizeof(name));
+			if (name[0] == '\0')
+				continue;	/* the root: not a host name */
 			checked++;
 			if (!name_has_client(ev, name))
 				continue;

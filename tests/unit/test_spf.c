@@ -264,6 +264,33 @@ START_TEST(null_sender)
 }
 END_TEST
 
+START_TEST(long_macro_names_cut_on_the_left)
+{
+	struct mp_spf_outcome o;
+	struct mp_deadline dl;
+	struct mp_buf l = MP_BUF_INIT;
+
+	/* The first 292 bytes of the expansion end in .pwn.spf.example.net. */
+	for (int i = 0; i < 4; i++) {
+		for (int j = 0; j < 63; j++)
+			mp_buf_putc(&l, 'a');
+		mp_buf_putc(&l, '.');
+	}
+	mp_buf_puts(&l, "bbbbbbbbbbbbbbbb.pwn.spf.example.net.c");
+	for (int j = 0; j < 60; j++)
+		mp_buf_putc(&l, 'c');
+	mp_buf_puts(&l, "@" D("longl"));
+	mp_deadline_set(&dl, 5000);
+	ck_assert_int_eq(mp_spf_check_mailfrom(g_spf, &dl, "192.0.2.99", "mail.example.org",
+	    mp_buf_str(&l), &o), MP_SPF_FAIL);
+	mp_buf_free(&l);
+
+	/* An empty HELO: a:%{h} names nothing, and nothing reads before it. */
+	ck_assert_int_eq(mp_spf_check_mailfrom(g_spf, &dl, "198.51.100.1", "",
+	    "x@" D("hmacro"), &o), MP_SPF_FAIL);
+}
+END_TEST
+
 START_TEST(ipv6_client)
 {
 	CHECK("2001:db8::1", "user@" D("v6"), MP_SPF_PASS);
@@ -477,6 +504,7 @@ make_suite(void)
 	tcase_add_test(tc, temperror_deadline);
 	tcase_add_test(tc, helo_identity);
 	tcase_add_test(tc, null_sender);
+	tcase_add_test(tc, long_macro_names_cut_on_the_left);
 	tcase_add_test(tc, ipv6_client);
 	tcase_add_test(tc, explanation);
 	tcase_add_test(tc, record_syntax_table);
