@@ -121,9 +121,12 @@ static const struct conf_opt options[] = {
 	    "sender retries later)."),
 	ENUM("milter", "multiple_from", "strictest", "reject|strictest",
 	    "A message with several From addresses: reject it, or evaluate "
-	    "every From domain and apply the strictest result."),
+	    "every From domain and apply the strictest result. A From header "
+	    "that cannot be parsed is treated the same way: reject it, or "
+	    "assume the strictest outcome, a DMARC failure under p=reject "
+	    "(then dmarc_reject decides)."),
 	ENUM("milter", "no_from", "accept", "reject|accept",
-	    "A message without a From address: reject it, or accept it "
+	    "A message without any From header: reject it, or accept it "
 	    "without a DMARC evaluation."),
 	BOOL("milter", "dry_run", "no",
 	    "Evaluate, log and add Authentication-Results, but never reject, "

@@ -9,7 +9,8 @@
 #include "log.h"
 
 static bool log_stderr = true;
-static int log_level = LOG_INFO;
+/* Set by the reload thread, read by every thread. */
+static _Atomic int log_level = LOG_INFO;
 static const char *log_ident = "mailposture";
 
 void

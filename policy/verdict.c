@@ -598,18 +598,35 @@ mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r)
 	struct mp_verdict *mv = (struct mp_verdict *)v;	/* reply is a cache */
 	const char *d = v->from_domain[0] ? v->from_domain : "the sender";
 
-	if ((v->problem == PROBLEM_NO_FROM || v->problem == PROBLEM_BAD_FROM) &&
-	    setting_is(v, "no_from", "reject")) {
+	if (v->problem == PROBLEM_NO_FROM && setting_is(v, "no_from", "reject")) {
 		snprintf(mv->reply, sizeof(mv->reply), "550 5.7.1 Message rejected: %s",
 		    v->problem_text);
 		*smtp_reason_r = v->reply;
 		return MP_ACTION_REJECT;
 	}
-	if (v->problem == PROBLEM_MULTI_FROM && setting_is(v, "multiple_from", "reject")) {
+	if ((v->problem == PROBLEM_MULTI_FROM || v->problem == PROBLEM_BAD_FROM) &&
+	    setting_is(v, "multiple_from", "reject")) {
 		snprintf(mv->reply, sizeof(mv->reply), "550 5.7.1 Message rejected: %s",
 		    v->problem_text);
 		*smtp_reason_r = v->reply;
 		return MP_ACTION_REJECT;
+	}
+	/*
+	 * A From that is there but cannot be parsed must not be a way around
+	 * DMARC: the reader's mail client may still show a forged address.
+	 * "strictest" assumes the worst, a failure under p=reject.
+	 */
+	if (v->problem == PROBLEM_BAD_FROM) {
+		if (setting_is(v, "dmarc_reject", "reject")) {
+			snprintf(mv->reply, sizeof(mv->reply), "550 5.7.1 Message rejected: %s",
+			    v->problem_text);
+			*smtp_reason_r = v->reply;
+			return MP_ACTION_REJECT;
+		}
+		if (setting_is(v, "dmarc_reject", "quarantine")) {
+			*smtp_reason_r = v->problem_text;
+			return MP_ACTION_QUARANTINE;
+		}
 	}
 	/*
 	 * A temporary DNS failure only matters when it could change the

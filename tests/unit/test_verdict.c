@@ -119,6 +119,40 @@ START_TEST(no_from_and_multiple_from)
 }
 END_TEST
 
+/* An unparseable From is no way around DMARC: "strictest" assumes p=reject. */
+START_TEST(unusable_from_is_not_a_bypass)
+{
+	static const char *const enforce[] = { "milter", "dmarc_reject", "reject", NULL };
+	static const char *const quar[] = { "milter", "dmarc_reject", "quarantine", NULL };
+	static const struct mp_header bad[] = {
+		HDR("From", "\"Service <ceo@pass.example.com> <ceo@pass.example.com>"),
+	};
+	struct mp_evaluator *ev;
+	struct mp_verdict *v;
+	const char *reply;
+
+	ev = evaluator(test_env("MP_TEST_RESOLVER"), NULL);
+	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_ACCEPT);
+	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_PERMERROR);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+
+	ev = evaluator(test_env("MP_TEST_RESOLVER"), enforce);
+	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	ck_assert(strncmp(reply, "550 5.7.1 Message rejected: unusable From header", 48) == 0);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+
+	ev = evaluator(test_env("MP_TEST_RESOLVER"), quar);
+	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_QUARANTINE);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
 START_TEST(temperror_tempfails_when_asked)
 {
 	static const char *const tf[] = { "milter", "temperror", "tempfail", NULL };
@@ -263,6 +297,7 @@ make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, action_per_settings, 0, (int)MP_ARRAY_SIZE(actions));
 	tcase_add_test(tc, no_from_and_multiple_from);
+	tcase_add_test(tc, unusable_from_is_not_a_bypass);
 	tcase_add_test(tc, temperror_tempfails_when_asked);
 	tcase_add_test(tc, dkim_only_from_trusted_authserv_ids);
 	tcase_add_loop_test(tc, authres_value, 0, (int)MP_ARRAY_SIZE(authres));
