@@ -31,7 +31,9 @@ static const char *const pc_names[] = {
 	"smtpd_sasl_auth_enable", "mynetworks", "smtpd_relay_restrictions",
 	"smtpd_recipient_restrictions", "smtpd_milters", "smtpd_tls_security_level",
 	"allow_percent_hack", "local_recipient_maps", "queue_directory", "milter_default_action",
+	"mydestination", "relay_domains", "virtual_alias_domains", "virtual_mailbox_domains",
 };
+_Static_assert(MP_ARRAY_SIZE(pc_names) <= AUDIT_PC_MAX, "raise AUDIT_PC_MAX");
 
 static const char *
 find_postconf(void)
@@ -67,6 +69,7 @@ audit_postconf_read(const char *dir, struct audit_postconf *pc)
 		argv[argc++] = dir;
 	}
 	argv[argc++] = "-h";
+	argv[argc++] = "-x";	/* $myhostname etc. expanded: domains compare as such */
 	for (size_t i = 0; i < MP_ARRAY_SIZE(pc_names); i++)
 		argv[argc++] = pc_names[i];
 	argv[argc] = NULL;

@@ -13,7 +13,7 @@
 #include "audit.h"
 #include "conf.h"
 
-#define AUDIT_PC_MAX 16
+#define AUDIT_PC_MAX 24
 
 struct audit_postconf {
 	bool ok;                    /* postconf ran and answered every name */

@@ -298,6 +298,7 @@ main(int argc, char **argv)
 	{
 		unsigned timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout");
 		struct dns_thread_arg da;
+		struct mp_buf served = MP_BUF_INIT;
 		pthread_t th;
 		bool threaded;
 		struct audit_probe_opts po = {
@@ -310,6 +311,18 @@ main(int argc, char **argv)
 		};
 		unsigned long long ts;
 
+		if (pc.ok) {
+			static const char *const keys[] = { "mydestination", "relay_domains",
+			    "virtual_alias_domains", "virtual_mailbox_domains" };
+
+			for (size_t i = 0; i < MP_ARRAY_SIZE(keys); i++) {
+				const char *v = audit_postconf_get(&pc, keys[i]);
+
+				if (v != NULL)
+					mp_buf_printf(&served, "%s ", v);
+			}
+			po.served = mp_buf_str(&served);
+		}
 		memset(&da, 0, sizeof(da));
 		da.o.dns = dns;
 		da.o.spf = spf;
@@ -346,6 +359,7 @@ main(int argc, char **argv)
 			}
 		}
 		audit_dns_free(&da.result);
+		mp_buf_free(&served);
 		if (host_checks) {
 			audit_host_judge_postfix(rep, &pc, conf, timeout_ms);
 			audit_host_judge_preflight(rep, conf);

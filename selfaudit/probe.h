@@ -101,7 +101,16 @@ struct audit_probe_opts {
 	const char *domain;         /* our domain, "" when unknown */
 	const char *mynetworks;     /* from postconf, or NULL */
 	const char *tls_name;       /* name the certificate should carry, or NULL */
+	/* Domains the server accepts mail for (postconf mydestination,
+	 * relay_domains, virtual_*_domains), or NULL: the relay probe never
+	 * sends to one of them, where accepting is no relay at all. */
+	const char *served;
 };
+
+/* The relay probe's destination: the first of example.net, example.com
+ * and example.org that is neither served nor our own domain; NULL when
+ * none is left. */
+const char *audit_relay_foreign(const char *served, const char *own);
 
 /* Runs every SMTP check and fills their slots in r. */
 void audit_probe_smtp(struct audit_report *r, const struct audit_probe_opts *o);

@@ -370,6 +370,23 @@ START_TEST(milter_handshake_refused)
 }
 END_TEST
 
+/* The relay probe never sends to a domain the server accepts mail for. */
+START_TEST(relay_destination_avoids_served_domains)
+{
+	ck_assert_str_eq(audit_relay_foreign(NULL, "good.example.org"), "example.net");
+	ck_assert_str_eq(audit_relay_foreign("mx.example.org, localhost", ""), "example.net");
+	ck_assert_str_eq(audit_relay_foreign("mx.example.org, localhost example.net", ""),
+	    "example.com");
+	/* Tables and unexpanded names are not domains; subdomains of none. */
+	ck_assert_str_eq(audit_relay_foreign("hash:/etc/postfix/relay $mydestination example.net,"
+	    "example.com", ""), "example.org");
+	/* The audited domain is never the destination either. */
+	ck_assert_str_eq(audit_relay_foreign("example.net", "example.com"), "example.org");
+	ck_assert_ptr_null(audit_relay_foreign("example.net example.com", "example.org"));
+	ck_assert_ptr_null(audit_relay_foreign("net, com, org", ""));
+}
+END_TEST
+
 Suite *
 make_suite(void)
 {
@@ -387,6 +404,7 @@ make_suite(void)
 	tcase_add_test(tc, dmarc_uris);
 	tcase_add_test(tc, milter_specs);
 	tcase_add_test(tc, milter_handshake_refused);
+	tcase_add_test(tc, relay_destination_avoids_served_domains);
 	suite_add_tcase(s, tc);
 	return s;
 }
