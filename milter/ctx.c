@@ -59,7 +59,8 @@ msg_free(struct msg **mp)
 	}
 	free(m->hdr);
 	free(m->forged);
-	mp_engine_release(&m->eng);
+	/* On the SMTP path: freeing a whole generation must not delay a reply. */
+	mp_engine_release_async(&m->eng);
 	free(m);
 	*mp = NULL;
 }
@@ -87,11 +88,36 @@ msg_add_header(struct msg *m, const char *name, const char *value)
 	if (!is_from && !is_ar)
 		return;
 
-	if (is_ar) {
+	if (is_from) {
+		/*
+		 * Never dropped for the sake of other headers: a forger would
+		 * hide his real From behind padding, and a long display name
+		 * cut short would read as a broken From and skip DMARC. A value
+		 * past MP_FROM_KEEP_LEN is refused by the parser all the same.
+		 */
+		size_t cap;
+
+		m->nfrom++;
+		if (m->skipped)
+			return;
+		if (m->nfrom > MP_FROM_KEEP) {
+			m->from_overflow++;
+			return;
+		}
+		cap = m->nfrom <= MP_FROM_KEEP_WHOLE ? MP_FROM_KEEP_LEN : MP_FROM_EXTRA_LEN;
+		if (vlen > cap) {
+			m->from_cut++;
+			vlen = cap;
+		}
+		keep(m, name, value, vlen);
+		return;
+	}
+
+	/* Every A-R field counts for the position, kept or not. */
+	m->ar_seen++;
+	{
 		char id[256];
 
-		/* Every A-R field counts for the position, kept or not. */
-		m->ar_seen++;
 		if (mp_authres_servid(value, vlen, id, sizeof(id)) &&
 		    mp_strcasecmp(id, m->eng->authserv_id) == 0) {
 			if (m->nforged < MP_FORGED_MAX) {
@@ -105,28 +131,19 @@ msg_add_header(struct msg *m, const char *name, const char *value)
 			return;
 		}
 	}
+	if (m->skipped)
+		return;
 
 	cost = nlen + vlen + 2;
-	fits = m->nhdr < m->eng->max_headers && cost <= m->eng->max_header_bytes &&
+	fits = m->nar_kept < m->eng->max_headers && cost <= m->eng->max_header_bytes &&
 	    m->kept_bytes <= m->eng->max_header_bytes - cost;
 	if (fits) {
 		keep(m, name, value, vlen);
+		m->nar_kept++;
 		m->kept_bytes += cost;
 		return;
 	}
-	if (is_ar) {
-		/* Only DKIM results from trusted hosts are lost: DMARC can then
-		 * only be stricter, never more lenient. */
-		m->ar_overflow++;
-		return;
-	}
-	/*
-	 * A From field past the cap cannot just be dropped: a forger would
-	 * hide his real From behind padding. Keep the first few, cut, so the
-	 * evaluator sees that there is more than one From (or a broken one)
-	 * and applies multiple_from or no_from.
-	 */
-	m->from_overflow++;
-	if (m->from_overflow <= MP_FROM_OVERFLOW_KEEP)
-		keep(m, name, value, vlen < MP_FROM_OVERFLOW_LEN ? vlen : MP_FROM_OVERFLOW_LEN);
+	/* Only DKIM results from trusted hosts are lost: DMARC can then only
+	 * be stricter, never more lenient. */
+	m->ar_overflow++;
 }

@@ -10,14 +10,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "from.h"
 #include "milter.h"
 #include "util.h"
 
 #define MP_HELO_MAX       255     /* longer HELO names are cut (RFC 5321 says 255) */
 #define MP_MAILFROM_MAX   512     /* longer envelope senders are cut */
 #define MP_QID_MAX        64
-#define MP_FROM_OVERFLOW_KEEP  2  /* From fields kept (truncated) past the cap */
-#define MP_FROM_OVERFLOW_LEN   256
+/*
+ * From fields have a budget of their own, apart from [milter] max_headers
+ * and max_header_bytes (which bound Authentication-Results only): the
+ * first MP_FROM_KEEP_WHOLE are kept whole up to MP_FROM_KEEP_LEN bytes,
+ * one byte past what the From parser accepts, so a longer one still reads
+ * as too long and never turns into a shorter, different From. One more is
+ * kept, cut to MP_FROM_EXTRA_LEN: with two or more the evaluator already
+ * sees "several From header fields". Further ones are only counted.
+ */
+#define MP_FROM_KEEP_WHOLE 2
+#define MP_FROM_KEEP_LEN   (MP_FROM_MAX_LEN + 1)
+#define MP_FROM_KEEP       3
+#define MP_FROM_EXTRA_LEN  256
 
 struct msg {
 	struct mp_engine *eng;          /* the generation this message runs under */
@@ -26,11 +38,18 @@ struct msg {
 	/* Headers kept for the evaluator: From and Authentication-Results. */
 	struct mp_header *hdr;
 	size_t nhdr;
-	size_t kept_bytes;
+	size_t nar_kept;                /* A-R fields kept (within max_headers) */
+	size_t kept_bytes;              /* their bytes (within max_header_bytes) */
 	size_t nseen;                   /* every header field seen */
 	size_t bytes_seen;
-	size_t from_overflow;           /* From fields past the cap (kept cut) */
+	size_t nfrom;                   /* every From field seen */
+	size_t from_cut;                /* From fields kept shorter than they were */
+	size_t from_overflow;           /* From fields past MP_FROM_KEEP (dropped) */
 	size_t ar_overflow;             /* A-R fields past the cap (dropped) */
+	/* Not evaluated (skip_* rules): why, for the log at eom. Only the
+	 * forged A-R positions are recorded, to delete them all the same. */
+	bool skipped;
+	char skip_why[128];
 	/* Incoming A-R fields: their 1-based position among all A-R fields,
 	 * for those that carry our authserv-id (to delete at eom). */
 	unsigned ar_seen;
@@ -58,10 +77,11 @@ struct msg *msg_start(struct conn *c);
 void msg_free(struct msg **mp);
 
 /*
- * Records one header field. Keeps From and Authentication-Results within
- * the caps of the message's engine; counts everything; notes the
- * position of A-R fields with our authserv-id. Never fails: past a cap
- * it records the overflow instead.
+ * Records one header field. Keeps From fields within their own budget
+ * (see MP_FROM_KEEP) and Authentication-Results within the caps of the
+ * message's engine; counts everything; notes the position of A-R fields
+ * with our authserv-id. A skipped message keeps nothing but those
+ * positions. Never fails: past a cap it records the overflow instead.
  */
 void msg_add_header(struct msg *m, const char *name, const char *value);
 

@@ -5,6 +5,12 @@
  * generation's reference count; it is held only for a pointer copy and
  * an increment, never across an evaluation or a config load, so a slow
  * reload (the evaluator loads the PSL) never stalls a message.
+ *
+ * Freeing a generation is slow: the store drains its queue for up to
+ * [redis] timeout and the resolver is torn down. A message that drops the
+ * last reference (the first message to end after a reload) must not pay
+ * for that before libmilter sends its reply, so it hands the generation
+ * to a detached reaper thread; mp_engine_shutdown waits for the reapers.
  */
 #include "config.h"
 
@@ -19,8 +25,11 @@
 #include "util.h"
 
 static pthread_mutex_t engine_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaped_cv = PTHREAD_COND_INITIALIZER;
 static struct mp_engine *current;
 static unsigned long generations;
+static bool shutting_down;      /* no publish after mp_engine_shutdown */
+static unsigned reapers;        /* reaper threads still freeing a generation */
 
 static void
 engine_free(struct mp_engine *e)
@@ -90,17 +99,23 @@ fail:
 	return NULL;
 }
 
-void
+bool
 mp_engine_publish(struct mp_engine *e)
 {
 	struct mp_engine *old;
 
 	pthread_mutex_lock(&engine_mu);
+	if (shutting_down) {
+		pthread_mutex_unlock(&engine_mu);
+		mp_engine_release(&e);
+		return false;
+	}
 	e->generation = ++generations;
 	old = current;
 	current = e;
 	pthread_mutex_unlock(&engine_mu);
 	mp_engine_release(&old);
+	return true;
 }
 
 struct mp_engine *
@@ -116,21 +131,71 @@ mp_engine_acquire(void)
 	return e;
 }
 
+/* Drops one reference; true when it was the last (the caller frees). */
+static bool
+unref(struct mp_engine *e)
+{
+	bool last;
+
+	pthread_mutex_lock(&engine_mu);
+	last = --e->refs == 0;
+	pthread_mutex_unlock(&engine_mu);
+	return last;
+}
+
 void
 mp_engine_release(struct mp_engine **ep)
 {
 	struct mp_engine *e = *ep;
-	bool last;
 
 	if (e == NULL)
 		return;
 	*ep = NULL;
-	pthread_mutex_lock(&engine_mu);
-	last = --e->refs == 0;
-	pthread_mutex_unlock(&engine_mu);
 	/* Freed outside the lock: tearing down a resolver takes a while. */
-	if (last)
+	if (unref(e))
 		engine_free(e);
+}
+
+static void *
+reaper(void *arg)
+{
+	engine_free(arg);
+	pthread_mutex_lock(&engine_mu);
+	reapers--;
+	pthread_cond_broadcast(&reaped_cv);
+	pthread_mutex_unlock(&engine_mu);
+	return NULL;
+}
+
+void
+mp_engine_release_async(struct mp_engine **ep)
+{
+	struct mp_engine *e = *ep;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	if (e == NULL)
+		return;
+	*ep = NULL;
+	if (!unref(e))
+		return;
+	pthread_mutex_lock(&engine_mu);
+	reapers++;
+	pthread_mutex_unlock(&engine_mu);
+	/* The thread inherits our signal mask: every signal stays blocked. */
+	rc = pthread_attr_init(&attr);
+	if (rc == 0) {
+		(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&tid, &attr, reaper, e);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc != 0) {
+		/* Slow, but never a leak nor a lost store queue. */
+		mp_log(LOG_WARNING, "cannot start a thread to free configuration generation "
+		    "%lu: freeing it in line", e->generation);
+		reaper(e);
+	}
 }
 
 bool
@@ -140,6 +205,13 @@ mp_engine_reload(const char *path, char *err, size_t errlen)
 	struct mp_engine *e;
 	char why[512];
 
+	pthread_mutex_lock(&engine_mu);
+	if (shutting_down) {
+		pthread_mutex_unlock(&engine_mu);
+		snprintf(err, errlen, "shutting down");
+		return false;
+	}
+	pthread_mutex_unlock(&engine_mu);
 	conf = mp_conf_load(path, why, sizeof(why));
 	if (conf == NULL) {
 		snprintf(err, errlen, "%s", why);
@@ -153,7 +225,11 @@ mp_engine_reload(const char *path, char *err, size_t errlen)
 	}
 	mp_milter_apply_log(conf);
 	mp_conf_unref(&conf);
-	mp_engine_publish(e);
+	/* Checked again under the lock: a shutdown may have begun meanwhile. */
+	if (!mp_engine_publish(e)) {
+		snprintf(err, errlen, "shutting down");
+		return false;
+	}
 	return true;
 }
 
@@ -163,8 +239,14 @@ mp_engine_shutdown(void)
 	struct mp_engine *old;
 
 	pthread_mutex_lock(&engine_mu);
+	shutting_down = true;
 	old = current;
 	current = NULL;
 	pthread_mutex_unlock(&engine_mu);
 	mp_engine_release(&old);
+	/* Each reaper is bounded by its store's drain and resolver teardown. */
+	pthread_mutex_lock(&engine_mu);
+	while (reapers > 0)
+		pthread_cond_wait(&reaped_cv, &engine_mu);
+	pthread_mutex_unlock(&engine_mu);
 }

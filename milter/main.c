@@ -9,7 +9,10 @@
  * which waits for the same set minus SIGHUP. SIGHUP, blocked in every
  * thread, then reaches only our reload thread (sigwaitinfo). A second
  * thread waiting for SIGHUP alongside libmilter's would lose it to
- * libmilter now and then; this way no signal is raced for.
+ * libmilter now and then; this way no signal is raced for. When
+ * smfi_main returns, main stops the reload thread (a flag, then a SIGHUP
+ * sent to that thread alone) and joins it before it drops the engine,
+ * so no reload runs during shutdown.
  *
  * Exit status: 0 clean stop (and -t: configuration valid), 1 runtime
  * failure, 2 usage or configuration error.
@@ -39,6 +42,8 @@
 #include "util.h"
 
 static const char *conf_path = MP_CONF_DEFAULT_PATH;
+/* Set by main before it wakes the reload thread to make it return. */
+static bool reload_stop;
 
 int
 sigwait(const sigset_t *set, int *sig)
@@ -68,6 +73,9 @@ reload_thread(void *arg)
 		char err[512];
 		int sig = sigwaitinfo(&set, NULL);
 
+		/* Main sets the flag, then sends this thread a SIGHUP. */
+		if (__atomic_load_n(&reload_stop, __ATOMIC_ACQUIRE))
+			break;
 		if (sig != SIGHUP)
 			continue;
 		if (mp_engine_reload(conf_path, err, sizeof(err)))
@@ -105,7 +113,17 @@ write_pidfile(const char *path)
 
 	if (path[0] == '\0')
 		return true;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/*
+	 * Still root here, possibly in a directory the [milter] user can
+	 * write to: never write through a link planted there. A stale file
+	 * (or link) is removed and a new file created; O_EXCL fails on
+	 * anything that appears at the path in between, links included.
+	 */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		return false;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
 		return false;
@@ -235,13 +253,38 @@ socket_setup(const struct mp_conf *conf, const struct ids *ids)
 	const char *path = unix_path(spec);
 	const char *mode_s = mp_conf_str(conf, "milter", "socket_mode");
 	char *end;
-	long mode;
+	long mode = 0;
+	mode_t old_mask;
+	struct stat st;
+	int rc;
 
 	if (smfi_setconn((char *)spec) != MI_SUCCESS) {
 		mp_log(LOG_ERR, "[milter] socket %s: not a valid milter socket", spec);
 		return false;
 	}
-	if (smfi_opensocket(true) != MI_SUCCESS) {
+	if (path != NULL) {
+		errno = 0;
+		mode = strtol(mode_s, &end, 8);
+		if (mode_s[0] == '\0' || *end != '\0' || errno != 0 || mode < 0 ||
+		    mode > 0777) {
+			mp_log(LOG_ERR, "[milter] socket_mode %s: not an octal mode", mode_s);
+			return false;
+		}
+	}
+	/*
+	 * The socket is created with its final mode through the umask, not
+	 * chmod'ed by path afterwards: the directory may be writable by the
+	 * [milter] user, who could swap the path for a link to any file
+	 * between bind() and a chmod as root.
+	 */
+	if (path != NULL) {
+		old_mask = umask((mode_t)(~mode & 0777));
+		rc = smfi_opensocket(true);
+		umask(old_mask);
+	} else {
+		rc = smfi_opensocket(true);
+	}
+	if (rc != MI_SUCCESS) {
 		mp_log(LOG_ERR, "cannot open milter socket %s", spec);
 		return false;
 	}
@@ -250,17 +293,17 @@ socket_setup(const struct mp_conf *conf, const struct ids *ids)
 		listener_nodelay();
 		return true;
 	}
-	errno = 0;
-	mode = strtol(mode_s, &end, 8);
-	if (mode_s[0] == '\0' || *end != '\0' || errno != 0 || mode < 0 || mode > 0777) {
-		mp_log(LOG_ERR, "[milter] socket_mode %s: not an octal mode", mode_s);
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		mp_log(LOG_ERR, "milter socket %s: not a socket after bind", path);
 		return false;
 	}
-	if (chmod(path, (mode_t)mode) != 0) {
-		mp_log(LOG_ERR, "chmod %s: %s", path, strerror(errno));
-		return false;
-	}
-	if (ids->drop && chown(path, ids->uid, ids->gid) != 0) {
+	/* A default ACL on the directory overrides the umask: say so. */
+	if ((st.st_mode & 0777) != (mode_t)mode)
+		mp_log(LOG_WARNING, "milter socket %s: mode %03o, not socket_mode %03lo "
+		    "(a default ACL on the directory?)", path, (unsigned)(st.st_mode & 0777),
+		    mode);
+	/* lchown: a link swapped in changes owner itself, never its target. */
+	if (ids->drop && lchown(path, ids->uid, ids->gid) != 0) {
 		mp_log(LOG_ERR, "chown %s: %s", path, strerror(errno));
 		return false;
 	}
@@ -396,15 +439,17 @@ main(int argc, char **argv)
 		mp_log(LOG_ERR, "%s: %s", conf_path, err);
 		goto fail_conf;
 	}
-	mp_engine_publish(e);
-	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
-		mp_log(LOG_ERR, "cannot start the reload thread");
-		goto fail_conf;
-	}
-	pthread_detach(tid);
+	/* Logged while e is still ours: publishing hands the reference over. */
 	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
 	    mp_conf_str(conf, "milter", "socket"), e->authserv_id,
 	    mp_conf_bool(conf, "milter", "dry_run") ? ", dry run" : "");
+	mp_engine_publish(e);
+	e = NULL;
+	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
+		mp_log(LOG_ERR, "cannot start the reload thread");
+		mp_engine_shutdown();
+		goto fail_conf;
+	}
 
 	if (smfi_main() != MI_SUCCESS) {
 		mp_log(LOG_ERR, "libmilter stopped with an error");
@@ -412,6 +457,17 @@ main(int argc, char **argv)
 	} else {
 		mp_log(LOG_NOTICE, "stopped");
 	}
+	/*
+	 * No reload from here on: a SIGHUP now would publish a generation
+	 * after the shutdown below, or still be building one when main
+	 * returns. The flag ends the thread's loop; the SIGHUP sent to it
+	 * alone wakes it (or waits, pending, until a reload in progress is
+	 * done). mp_engine_shutdown refuses any late publish as well.
+	 */
+	__atomic_store_n(&reload_stop, true, __ATOMIC_RELEASE);
+	/* Fails only when the thread is gone already; join reaps it then. */
+	(void)pthread_kill(tid, SIGHUP);
+	pthread_join(tid, NULL);
 	if (pidfile[0] != '\0' && unlink(pidfile) != 0 && errno != ENOENT)
 		mp_log(LOG_WARNING, "pidfile %s: %s", pidfile, strerror(errno));
 	mp_engine_shutdown();

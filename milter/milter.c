@@ -5,7 +5,8 @@
  * the current engine generation and applies the skip rules; header keeps
  * From and Authentication-Results (capped, see ctx.c); eom evaluates,
  * deletes forged Authentication-Results, inserts ours and applies the
- * action. The MTA is asked not to send the body and unknown commands, and
+ * action. A skipped message is not evaluated, but its forged
+ * Authentication-Results are deleted all the same. The MTA is asked not to send the body and unknown commands, and
  * on a unix socket not to send what we never read nor to wait for our
  * reply where none is needed (see mlfi_negotiate for why not over TCP).
  *
@@ -193,8 +194,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	struct msg *m;
 	const char *a, *why;
 	size_t n;
-	char buf[128], qid[MP_QID_MAX];
-	struct mp_buf pf = MP_BUF_INIT;
+	char buf[128];
 
 	if (c == NULL)
 		return SMFIS_ACCEPT;
@@ -219,17 +219,17 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	m->mail_from[n] = '\0';
 
 	why = skip_reason(ctx, c, m, buf, sizeof(buf));
-	if (why == NULL)
-		return SMFIS_CONTINUE;
-	symval(ctx, "i", qid, sizeof(qid));
-	mp_printable(&pf, m->mail_from, strlen(m->mail_from), 256);
-	mp_log(LOG_INFO, "%s: client=%s[%s] mailfrom=<%s> skipped: %s",
-	    strcmp(qid, "-") ? qid : "NOQUEUE", c->host[0] == '[' ? "unknown" : c->host,
-	    c->ip[0] ? c->ip : "-",
-	    mp_buf_str(&pf), why);
-	mp_buf_free(&pf);
-	msg_free(&c->msg);
-	return SMFIS_ACCEPT;
+	if (why != NULL) {
+		/*
+		 * Not evaluated, but not accepted here either: headers that
+		 * carry our authserv-id must still go (RFC 8601 section 5), or
+		 * a trusted client could pass a forged result on. The header
+		 * callbacks note them, eom deletes them and logs the skip.
+		 */
+		m->skipped = true;
+		mp_strlcpy(m->skip_why, why, sizeof(m->skip_why));
+	}
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -377,6 +377,48 @@ on_error(SMFICTX *ctx, const struct msg *m, struct outcome *o, const char *why)
 	return SMFIS_ACCEPT;
 }
 
+/*
+ * Deletes the forged A-R fields, the highest position first: the
+ * positions of those before it then stay valid however the MTA
+ * renumbers. Notes the count in o.
+ */
+static bool
+delete_forged(SMFICTX *ctx, const struct msg *m, struct outcome *o)
+{
+	size_t n;
+
+	for (size_t i = m->nforged; i-- > 0;) {
+		if (smfi_chgheader(ctx, "Authentication-Results", (int)m->forged[i], NULL) !=
+		    MI_SUCCESS)
+			return false;
+	}
+	if (m->nforged) {
+		n = strlen(o->note);
+		snprintf(o->note + n, sizeof(o->note) - n, " forged_ar_deleted=%zu", m->nforged);
+	}
+	return true;
+}
+
+/* A message that a skip rule exempts: forged results go, nothing else. */
+static sfsistat
+eom_skipped(SMFICTX *ctx, const struct conn *c, const struct msg *m, struct outcome *o)
+{
+	struct mp_buf pf = MP_BUF_INIT;
+	sfsistat r = SMFIS_ACCEPT;
+
+	if (m->forged_overflow)
+		r = on_error(ctx, m, o, "too many forged Authentication-Results fields to delete");
+	else if (!delete_forged(ctx, m, o))
+		r = on_error(ctx, m, o, "could not delete a forged Authentication-Results");
+	mp_printable(&pf, m->mail_from, strlen(m->mail_from), 256);
+	mp_log(LOG_INFO, "%s: client=%s[%s] mailfrom=<%s> skipped: %s%s%s%s",
+	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip[0] ? c->ip : "-",
+	    mp_buf_str(&pf), m->skip_why, o->note,
+	    r == SMFIS_ACCEPT ? "" : " action=", r == SMFIS_ACCEPT ? "" : o->action);
+	mp_buf_free(&pf);
+	return r;
+}
+
 static sfsistat
 eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 {
@@ -397,11 +439,13 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 	sfsistat r = SMFIS_CONTINUE;
 	size_t n;
 
-	if (m->from_overflow || m->ar_overflow) {
+	if (m->from_cut || m->from_overflow || m->ar_overflow) {
 		n = strlen(o->note);
 		snprintf(o->note + n, sizeof(o->note) - n,
-		    " over_cap=\"%zu header fields, %zu bytes; From past cap %zu, A-R past cap %zu\"",
-		    m->nseen, m->bytes_seen, m->from_overflow, m->ar_overflow);
+		    " over_cap=\"%zu header fields, %zu bytes; %zu From (%zu cut, %zu not kept), "
+		    "A-R past cap %zu\"",
+		    m->nseen, m->bytes_seen, m->nfrom, m->from_cut, m->from_overflow,
+		    m->ar_overflow);
 	}
 	if (m->mail_from_cut) {
 		n = strlen(o->note);
@@ -433,20 +477,10 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 		goto done;
 	}
 
-	/*
-	 * Forged results go first, the highest position first: the positions
-	 * of those before it then stay valid however the MTA renumbers.
-	 */
-	for (size_t i = m->nforged; i-- > 0;) {
-		if (smfi_chgheader(ctx, "Authentication-Results", (int)m->forged[i], NULL) !=
-		    MI_SUCCESS) {
-			r = on_error(ctx, m, o, "could not delete a forged Authentication-Results");
-			goto done;
-		}
-	}
-	if (m->nforged) {
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n, " forged_ar_deleted=%zu", m->nforged);
+	/* Forged results go first (see delete_forged). */
+	if (!delete_forged(ctx, m, o)) {
+		r = on_error(ctx, m, o, "could not delete a forged Authentication-Results");
+		goto done;
 	}
 	if (e->received_spf) {
 		struct mp_buf rs = MP_BUF_INIT;
@@ -512,7 +546,10 @@ mlfi_eom(SMFICTX *ctx)
 	symval(ctx, "i", qid, sizeof(qid));
 	o.qid = strcmp(qid, "-") ? qid : "NOQUEUE";
 	o.action = "accept";
-	r = eom_message(ctx, c, c->msg, &o);
+	if (c->msg->skipped)
+		r = eom_skipped(ctx, c, c->msg, &o);
+	else
+		r = eom_message(ctx, c, c->msg, &o);
 	msg_free(&c->msg);
 	return r;
 }

@@ -46,16 +46,25 @@ struct mp_engine {
  * NULL + err when the evaluator or a skip list cannot be built. */
 struct mp_engine *mp_engine_build(struct mp_conf *conf, char *err, size_t errlen);
 /* Publishes e as the current generation (takes over the caller's
- * reference) and drops the previous one. */
-void mp_engine_publish(struct mp_engine *e);
+ * reference) and drops the previous one. After mp_engine_shutdown()
+ * nothing is published: e is dropped and false returned. */
+bool mp_engine_publish(struct mp_engine *e);
 /* A counted reference to the current generation; NULL before the first
  * publish or after mp_engine_shutdown(). */
 struct mp_engine *mp_engine_acquire(void);
+/* Drops a reference; the last one frees the generation in the calling
+ * thread (which may wait up to [redis] timeout): for the reload thread
+ * and main only. */
 void mp_engine_release(struct mp_engine **ep);
-/* Loads path and publishes a new generation; on any error the current
- * one stays and false + err is returned. */
+/* The same for the SMTP path: the last reference hands the generation to
+ * a detached thread, so no reply to the MTA waits for it. */
+void mp_engine_release_async(struct mp_engine **ep);
+/* Loads path and publishes a new generation; on any error, or once
+ * shutting down, the current one stays and false + err is returned. */
 bool mp_engine_reload(const char *path, char *err, size_t errlen);
-/* Drops the current generation (messages in flight keep theirs). */
+/* Stops publishing, drops the current generation (messages in flight
+ * keep theirs) and waits for the generations being freed by
+ * mp_engine_release_async. */
 void mp_engine_shutdown(void);
 
 /* The libmilter filter description with every callback. */

@@ -150,15 +150,17 @@ static const struct conf_opt options[] = {
 	    "its own (an internal error): accept the message, or tempfail "
 	    "it."),
 	INT("milter", "max_header_bytes", "65536", 1024, 1048576,
-	    "Most bytes of From and Authentication-Results headers the "
-	    "milter keeps from one message. Past it, further "
-	    "Authentication-Results headers are not read for DKIM results "
-	    "(which can only make DMARC stricter) and a further From is kept "
-	    "cut short, so that padding never skips the check."),
+	    "Most bytes of Authentication-Results headers the milter keeps "
+	    "from one message. Past it, further Authentication-Results "
+	    "headers are not read for DKIM results (which can only make DMARC "
+	    "stricter). From headers have a fixed budget of their own: the "
+	    "first two are kept whole (a longer one still counts as too long), "
+	    "a third cut short, and more are counted, so that padding never "
+	    "skips the check."),
 	INT("milter", "max_headers", "64", 4, 1000,
-	    "Most From and Authentication-Results headers the milter keeps "
-	    "from one message; past it they are handled as for "
-	    "max_header_bytes."),
+	    "Most Authentication-Results headers the milter keeps from one "
+	    "message; past it they are handled as for max_header_bytes. From "
+	    "headers do not count."),
 
 	STR("dns", "resolver", "", check_resolver, 0,
 	    "DNS resolver that every query is sent to: ADDRESS or "

@@ -176,6 +176,37 @@ if [ "$rc" = 2 ] && grep -q 'refusing to run as root' "$D/root.out"; then
 else
 	not_ok "refuses to run as root without user or allow_root" "status $rc" "$(cat "$D/root.out")"
 fi
+# A unix socket gets socket_mode and [milter] user from the start (umask,
+# lchown), and a link planted at the pidfile path is replaced, never
+# written through (both done as root, in a directory the user may own).
+mkdir -p "$D/usock"
+echo keep > "$D/victim"
+ln -sf "$D/victim" "$D/usock/milter.pid"
+printf '[milter]\nsocket = unix:%s\nsocket_mode = 0620\nuser = nobody\npidfile = %s\n[dns]\nresolver = %s\n[policy]\nauthserv_id = mx.example.net\n' \
+	"$D/usock/milter.sock" "$D/usock/milter.pid" "$MP_TEST_RESOLVER" > "$D/unix.conf"
+"$MILTER_BIN" -f -c "$D/unix.conf" > "$D/unix.out" 2>&1 &
+upid=$!
+for _ in $(seq 1 100); do
+	[ -S "$D/usock/milter.sock" ] && grep -q 'started' "$D/unix.out" && break
+	sleep 0.1
+done
+check "unix socket: created with socket_mode 0620" test "$(stat -c %a "$D/usock/milter.sock" 2>/dev/null)" = 620
+check "unix socket: owned by [milter] user" test "$(stat -c %U "$D/usock/milter.sock" 2>/dev/null)" = nobody
+check "pidfile: a planted link is not written through" test "$(cat "$D/victim")" = keep
+check "pidfile: a regular file with the pid" sh -c "test -f '$D/usock/milter.pid' && ! test -L '$D/usock/milter.pid' && grep -qx '$upid' '$D/usock/milter.pid'"
+check "startup line names the authserv-id" grep -q "started: socket unix:.*authserv-id mx.example.net" "$D/unix.out"
+# SIGHUP right before SIGTERM: the reload thread is stopped and joined
+# before the engine goes, and the process still exits clean.
+kill -HUP "$upid" 2>/dev/null
+kill -TERM "$upid" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+{ wait "$upid"; } 2>/dev/null
+rc=$?
+if [ "$rc" = 0 ] && ! grep -q 'AddressSanitizer\|runtime error:\|LeakSanitizer' "$D/unix.out"; then
+	ok "SIGHUP then SIGTERM: clean exit (status 0, no sanitizer report)"
+else
+	not_ok "SIGHUP then SIGTERM: clean exit (status 0, no sanitizer report)" "status $rc" "$(tail -n 20 "$D/unix.out")"
+fi
 check "--help exits 0" "$MILTER_BIN" --help
 check "-V prints the version" sh -c "'$MILTER_BIN' -V | grep -q '^mailposture-milter '"
 
@@ -282,6 +313,21 @@ check "150 foreign A-R (past max_headers): message kept and evaluated" has_ar ma
 check "forged A-R after 150 others still removed" sh -c "! grep -q 'forged[0-9].example.org' '$f'"
 check "the 150 foreign A-R stay" test "$(grep -c '^Authentication-Results: relay' "$f")" = 150
 
+# A From with a long display name after enough A-R fields to fill
+# max_headers: From has a budget of its own and is kept whole, so it
+# still parses and DMARC is evaluated.
+{
+	echo "To: rcpt@example.net"
+	echo "X-Test-Id: longname"
+	for i in $(seq 1 80); do echo "Authentication-Results: relay$i.example.org; spf=pass smtp.mailfrom=x@example.org"; done
+	printf 'From: "%s" <a@pass.milter.example.net>\n' "$(head -c 1500 /dev/zero | tr '\0' 'n')"
+	echo "Subject: long display name after 80 A-R"
+	echo
+	echo "body"
+} > "$D/longname.eml"
+send longname --from pass@pass.milter.example.net --data "@$D/longname.eml"
+check "long From display name past max_headers: kept whole, DMARC evaluated" has_ar longname "dmarc=pass"
+
 python3 - "$MP_SMTP_PORT" > "$D/nul.out" 2>&1 <<'EOF'
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
@@ -299,25 +345,39 @@ check "NUL bytes in headers: message saved with our A-R" has_ar nul "^mx.example
 check "milter still running after the hostile headers" kill -0 "$MP_MILTER_PID"
 
 # --- skip rules --------------------------------------------------------------------
+# A skipped message is not evaluated, but a header with our authserv-id
+# is still deleted (RFC 8601 section 5): a trusted client must not be a
+# way to pass a forged result on to the mailbox.
+FORGED="Authentication-Results: mx.example.net; dmarc=pass header.from=paypal.com"
+FOREIGN="Authentication-Results: other.example.org; spf=pass smtp.mailfrom=skip.example.org"
 swaks --server "127.0.0.1:$MP_SMTP_PORT" --helo client.example.org --to rcpt@example.net \
-	--from pass@pass.milter.example.net --add-header "X-Test-Id: loopback" > "$D/swaks.loopback" 2>&1
+	--from pass@pass.milter.example.net --add-header "X-Test-Id: loopback" \
+	--add-header "$FORGED" --add-header "$FOREIGN" > "$D/swaks.loopback" 2>&1
 f=$(saved loopback)
 check "loopback client (skip_networks default): no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
 check "loopback client: the log says why" grep -q "client=.*127.0.0.1.*skipped: client in skip_networks" "$MP_MILTER_LOG"
-send_tagged authd --xclient-login alice --from fail@fail.milter.example.net
+check "loopback client: forged A-R deleted all the same" sh -c "! grep -q 'paypal.com' '$f'"
+check "loopback client: foreign A-R kept" grep -q "^Authentication-Results: other.example.org; spf=pass" "$f"
+send_tagged authd --xclient-login alice --from fail@fail.milter.example.net \
+	--add-header "$FORGED" --add-header "$FOREIGN"
 f=$(saved authd)
 check "authenticated client (skip_authenticated): no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
 check "authenticated client: the log says why" grep -q "skipped: authenticated as alice" "$MP_MILTER_LOG"
+check "authenticated client: forged A-R deleted" sh -c "! grep -q 'paypal.com' '$f'"
+check "authenticated client: foreign A-R kept" grep -q "^Authentication-Results: other.example.org; spf=pass" "$f"
+check "authenticated client: the skip log line counts the deleted header" \
+	grep -Eq "skipped: authenticated as alice forged_ar_deleted=1" "$MP_MILTER_LOG"
 
 reload_milter "skip_mail_from = @soft.milter.example.net" "skip_networks = 127.0.0.0/8 192.0.2.0/28"
 send_tagged skipnet --from pass@pass.milter.example.net
 f=$(saved skipnet)
 check "skip_networks 192.0.2.0/28: no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
 reload_milter "skip_mail_from = @soft.milter.example.net"
-send_tagged skipfrom --from softfail@soft.milter.example.net
+send_tagged skipfrom --from softfail@soft.milter.example.net --add-header "$FORGED"
 f=$(saved skipfrom)
 check "skip_mail_from: no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
 check "skip_mail_from: the log says why" grep -q "skipped: MAIL FROM domain in skip_mail_from" "$MP_MILTER_LOG"
+check "skip_mail_from: forged A-R deleted" sh -c "! grep -q 'paypal.com' '$f'"
 
 # --- actions ------------------------------------------------------------------------
 pid_before=$MP_MILTER_PID
