@@ -171,14 +171,7 @@ main(int argc, char **argv)
 			usage_error("give a message file or --from-domain, not both");
 	}
 
-	if (conf_path) {
-		conf = mp_conf_load(conf_path, err, sizeof(err));
-	} else {
-		struct stat st;
-
-		conf = stat(MP_CONF_DEFAULT_PATH, &st) == 0 ?
-		    mp_conf_load(MP_CONF_DEFAULT_PATH, err, sizeof(err)) : mp_conf_new_defaults();
-	}
+	conf = mp_conf_load_or_defaults(conf_path, err, sizeof(err));
 	if (conf == NULL) {
 		fprintf(stderr, "mailposture-check: %s\n", err);
 		return 2;

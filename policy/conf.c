@@ -1426,3 +1426,16 @@ mp_conf_describe(FILE *out, const char *format)
 		abort();
 	}
 }
+
+struct mp_conf *
+mp_conf_load_or_defaults(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (path != NULL)
+		return mp_conf_load(path, err, errlen);
+	/* A missing default file is normal on a fresh host; a broken one is an error. */
+	if (stat(MP_CONF_DEFAULT_PATH, &st) == 0)
+		return mp_conf_load(MP_CONF_DEFAULT_PATH, err, errlen);
+	return mp_conf_new_defaults();
+}

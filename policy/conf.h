@@ -39,6 +39,12 @@ struct mp_conf *mp_conf_new_defaults(void);
  */
 struct mp_conf *mp_conf_load(const char *path, char *err, size_t errlen);
 
+/*
+ * For the command-line tools: path when given, else the default file
+ * when it exists, else the defaults. NULL + "FILE:LINE: reason" on error.
+ */
+struct mp_conf *mp_conf_load_or_defaults(const char *path, char *err, size_t errlen);
+
 /* Sets one option, as from a command-line override; false + err on error.
  * The value replaces any earlier one. Only on a configuration that is
  * not shared yet (one reference): on a shared one it aborts. */

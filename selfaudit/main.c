@@ -203,14 +203,7 @@ main(int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument: %s", argv[optind]);
 
-	if (conf_path) {
-		conf = mp_conf_load(conf_path, err, sizeof(err));
-	} else {
-		struct stat st;
-
-		conf = stat(MP_CONF_DEFAULT_PATH, &st) == 0 ?
-		    mp_conf_load(MP_CONF_DEFAULT_PATH, err, sizeof(err)) : mp_conf_new_defaults();
-	}
+	conf = mp_conf_load_or_defaults(conf_path, err, sizeof(err));
 	if (conf == NULL) {
 		fprintf(stderr, "mailposture-audit: %s\n", err);
 		return 2;
