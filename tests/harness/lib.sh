@@ -23,13 +23,18 @@ mp_harness_cleanup() {
 trap mp_harness_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port nobody listens on (TCP and UDP), from a range that avoids the
-# usual services; random so that parallel test runs do not collide.
+# A port nobody uses (TCP and UDP, in any state), random so that parallel
+# test runs do not collide, and below the kernel's ephemeral range: a
+# port from that range can be held by a client connection or sit in
+# TIME_WAIT, which "ss -l" does not show, and bind() then fails (seen
+# when many tests run at once).
 mp_free_port() {
-	local p
+	local p lo hi
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -Hlnut 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then
+		p=$((10000 + RANDOM % (lo - 10000)))
+		if ! ss -Hanut 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then
 			echo "$p"
 			return 0
 		fi

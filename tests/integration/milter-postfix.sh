@@ -12,6 +12,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
+. "$here/../harness/tap.sh"
 
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
 MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
@@ -29,27 +30,6 @@ if [ -z "${MP_TEST_RESOLVER:-}" ]; then
 	exit 1
 fi
 
-N=0
-FAILED=0
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $1"
-}
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	for line in "$@"; do
-		echo "#   $line"
-	done
-}
-# check DESCRIPTION COMMAND...: one assertion.
-check() {
-	local d=$1
-	shift
-	if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d" "failed: $*"; fi
-}
 
 D=$MP_HARNESS_DIR
 # The milter drops to nobody and must still read its config on reload.

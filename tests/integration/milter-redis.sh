@@ -9,6 +9,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
+. "$here/../harness/tap.sh"
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
 export MP_MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
 REPORT="$TEST_BUILDDIR/report/mailposture-report"
@@ -16,10 +17,6 @@ REPORT="$TEST_BUILDDIR/report/mailposture-report"
 if ! why=$(mp_postfix_available); then echo "1..0 # SKIP $why"; exit 0; fi
 [ -n "${MP_TEST_RESOLVER:-}" ] || { echo "Bail out! MP_TEST_RESOLVER not set"; exit 1; }
 
-N=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() { N=$((N + 1)); echo "not ok $N - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d" "failed: $*"; fi; }
 
 D=$MP_HARNESS_DIR
 chmod 755 "$D"

@@ -19,6 +19,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
+. "$here/../harness/tap.sh"
 . "$here/../harness/sendmail.sh"
 
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
@@ -43,26 +44,6 @@ if [ -z "${MP_TEST_RESOLVER:-}" ]; then
 	exit 1
 fi
 
-N=0
-FAILED=0
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $1"
-}
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	for line in "$@"; do
-		echo "#   $line"
-	done
-}
-check() {
-	local d=$1
-	shift
-	if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d" "failed: $*"; fi
-}
 
 D=$MP_HARNESS_DIR
 chmod 755 "$D"

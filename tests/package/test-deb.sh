@@ -16,6 +16,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
+. "$here/../harness/tap.sh"
 
 top=$(cd "$here/../.." && pwd)
 : "${TEST_BUILDDIR:=$top/build}"
@@ -23,30 +24,9 @@ UNIT=/lib/systemd/system/mailposture-milter.service
 CONFFILE=/etc/mailposture/mailposture.conf
 SOCK=/run/mailposture/milter.sock
 
-N=0
-FAILED=0
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $1"
-}
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	for line in "$@"; do
-		printf '%s\n' "$line" | sed 's/^/#   /'
-	done
-}
 skip() {
 	N=$((N + 1))
 	echo "ok $N - $1 # SKIP $2"
-}
-# check DESCRIPTION COMMAND...: one assertion.
-check() {
-	local d=$1
-	shift
-	if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d" "failed: $*"; fi
 }
 finish() {
 	echo "1..$N"
