@@ -1072,6 +1072,27 @@ decide_temp(struct spf_eval *ev, enum mp_dns_status st, const char *type, const 
 	mp_buf_free(&b);
 }
 
+/*
+ * The answer to libspf2 for a lookup that found nothing (st is not OK).
+ * NXDOMAIN and NODATA count as a void lookup unless not_void, and the
+ * one past the limit aborts the evaluation. A temporary failure is "no
+ * such host" when skip_temp, else it decides temperror and aborts.
+ */
+static SPF_dns_rr_t *
+rr_empty(struct spf_eval *ev, const char *domain, ns_type type, enum mp_dns_status st,
+    const char *name, bool not_void, bool skip_temp, const char *what)
+{
+	if (st == MP_DNS_NXDOMAIN || st == MP_DNS_NODATA) {
+		if (!not_void && !count_void(ev, name))
+			return rr_abort(ev, domain, type);
+		return rr_new(ev, domain, type, st == MP_DNS_NXDOMAIN ? HOST_NOT_FOUND : NO_DATA);
+	}
+	if (skip_temp)
+		return rr_new(ev, domain, type, HOST_NOT_FOUND);
+	decide_temp(ev, st, what, name);
+	return rr_abort(ev, domain, type);
+}
+
 static SPF_dns_rr_t *
 lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
 {
@@ -1112,23 +1133,11 @@ lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
 				break;
 		}
 		break;
-	case MP_DNS_NXDOMAIN:
-	case MP_DNS_NODATA:
-		if (!sub && !count_void(ev, name)) {
-			rr = rr_abort(ev, domain, type);
-			break;
-		}
-		rr = rr_new(ev, domain, type, st == MP_DNS_NXDOMAIN ? HOST_NOT_FOUND : NO_DATA);
-		break;
 	default:
 		/* RFC 7208 5.5: a name from a PTR answer whose address lookup
 		 * fails is skipped; libspf2 would make it a temperror. */
-		if (sub_ptr) {
-			rr = rr_new(ev, domain, type, HOST_NOT_FOUND);
-			break;
-		}
-		decide_temp(ev, st, type == ns_t_a ? "A" : "AAAA", name);
-		rr = rr_abort(ev, domain, type);
+		rr = rr_empty(ev, domain, type, st, name, sub, sub_ptr,
+		    type == ns_t_a ? "A" : "AAAA");
 		break;
 	}
 	mp_dns_result_free(&res);
@@ -1195,24 +1204,11 @@ lookup_names(struct spf_eval *ev, const char *domain, ns_type type)
 		if (rr->num_rr == 0)
 			rr->herrno = NO_DATA;
 		break;
-	case MP_DNS_NXDOMAIN:
-	case MP_DNS_NODATA:
-		/* A missing PTR is the client's business, not the domain's:
-		 * not a void lookup. */
-		if (!ptr && !count_void(ev, name)) {
-			rr = rr_abort(ev, domain, type);
-			break;
-		}
-		rr = rr_new(ev, domain, type, st == MP_DNS_NXDOMAIN ? HOST_NOT_FOUND : NO_DATA);
-		break;
 	default:
-		/* RFC 7208 5.5: a failed PTR lookup makes ptr not match. */
-		if (ptr) {
-			rr = rr_new(ev, domain, type, HOST_NOT_FOUND);
-			break;
-		}
-		decide_temp(ev, st, "MX", name);
-		rr = rr_abort(ev, domain, type);
+		/* A missing PTR is the client's business, not the domain's: not
+		 * a void lookup; and a failed PTR lookup makes ptr not match
+		 * (RFC 7208 5.5). */
+		rr = rr_empty(ev, domain, type, st, name, ptr, ptr, "MX");
 		break;
 	}
 	mp_dns_result_free(&res);
