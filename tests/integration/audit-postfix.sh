@@ -119,39 +119,9 @@ audit() {
 	ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
-get() {
-	$PY - "$D/out.json" "$1" <<'PYEOF' 2>/dev/null
-import json, sys
-d = json.load(open(sys.argv[1]))
-k = sys.argv[2]
-if "." in k and k.rsplit(".", 1)[1] in ("status", "finding", "evidence", "fix"):
-    cid, field = k.rsplit(".", 1)
-    for c in d["checks"]:
-        if c["id"] == cid:
-            v = c[field]
-            print("\n".join(v) if isinstance(v, list) else v)
-else:
-    print(d[k])
-PYEOF
-}
-
-# expect DESC KEY=VALUE... KEY~SUBSTRING...
-expect() {
-	local desc=$1 bad=() kv k want got
-	shift
-	for kv in "$@"; do
-		if [[ $kv == *"~"* && ( $kv != *"="* || ${kv%%~*} != *"="* ) ]]; then
-			k=${kv%%~*}; want=${kv#*~}
-			got=$(get "$k")
-			[[ $got == *"$want"* ]] || bad+=("$k: expected to contain '$want', got '$got'")
-		else
-			k=${kv%%=*}; want=${kv#*=}
-			got=$(get "$k")
-			[ "$got" = "$want" ] || bad+=("$k: expected '$want', got '$got'")
-		fi
-	done
-	if [ ${#bad[@]} -eq 0 ]; then ok "$desc"; else not_ok "$desc" "${bad[@]}" "stderr: $(head -c 300 "$D/err")"; fi
-}
+AUDIT_JSON="$D/out.json"
+AUDIT_ERR="$D/err"
+. "$here/../harness/audit-json.sh"
 
 echo "1..16"
 
