@@ -61,7 +61,7 @@ struct msg {
 struct conn {
 	char ip[INET6_ADDRSTRLEN];      /* "" when the MTA gave no address */
 	char host[256];                 /* printable */
-	bool nr_conn, nr_helo, nr_hdr;  /* negotiated: no reply for these */
+	bool nr_conn, nr_helo, nr_mail, nr_hdr; /* negotiated: no reply for these */
 	char helo[MP_HELO_MAX + 1];     /* raw, cut at MP_HELO_MAX */
 	unsigned long nmsg;
 	struct msg *msg;                /* the message in progress, or NULL */

@@ -287,8 +287,8 @@ check "Sendmail took the milter's MAIL FROM macro list (smfi_setsymlist)" \
 	grep -q 'milter_getsymlist(mailposture, macros.envfrom, "i {auth_authen}")=2' "$SMDBG"
 check "TCP: only the body and unknown commands skipped (pflags 0x110)" \
 	grep -q 'milter_negotiate(mailposture): received: version 6, fflags 0x[0-9a-f]*, pflags 0x110$' "$SMDBG"
-check "unix socket: no-reply and skipped stages agreed (pflags 0x33d8)" \
-	grep -q 'milter_negotiate(mpunix): received: version 6, fflags 0x[0-9a-f]*, pflags 0x33d8$' "$SMDBG"
+check "unix socket: no-reply (connect, HELO, MAIL, headers) and skipped stages agreed (pflags 0x73d8)" \
+	grep -q 'milter_negotiate(mpunix): received: version 6, fflags 0x[0-9a-f]*, pflags 0x73d8$' "$SMDBG"
 
 # --- actions ---------------------------------------------------------------------
 if reload_milter "dmarc_reject = reject" "dmarc_quarantine = quarantine"; then

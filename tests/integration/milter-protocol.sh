@@ -1,0 +1,238 @@
+#!/bin/bash
+# mailposture-milter at the protocol level: miltertest plays the MTA, one
+# Lua script per topic in tests/miltertest/ (negotiation, verdicts,
+# forged Authentication-Results, several messages and aborts on one
+# connection, hostile input, skip rules), plus rawmilter.py for packets
+# miltertest cannot send (NUL bytes, values over 1 KB). Each script
+# prints "ok - ..." / "not ok - ..." lines that become TAP here.
+# Runs under tests/harness/with-servers (MP_TEST_RESOLVER is the test
+# NSD). Needs no root and no MTA; skips without miltertest.
+#
+# Clients are documentation addresses: libspf2 passes every 127/8
+# client, and 127/8 is in the milter's default skip_networks. Senders
+# live in tests/zones/milter.example.net.zone.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../harness/lib.sh"
+. "$here/../harness/tap.sh"
+
+: "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
+MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
+MT_DIR=$(cd "$here/../miltertest" && pwd)
+
+if ! command -v miltertest >/dev/null 2>&1; then
+	echo "1..0 # SKIP miltertest not found: install the Debian package miltertest"
+	exit 0
+fi
+if [ ! -x "$MILTER_BIN" ]; then
+	echo "1..0 # SKIP $MILTER_BIN not built"
+	exit 0
+fi
+if [ -z "${MP_TEST_RESOLVER:-}" ]; then
+	echo "Bail out! MP_TEST_RESOLVER not set: run under tests/harness/with-servers"
+	exit 1
+fi
+
+D=$MP_HARNESS_DIR
+# As root the milter drops to nobody, who must still reach its config.
+chmod 755 "$D"
+MILTER_PID=""
+LOG="$D/milter.log"
+
+stop_milter() {
+	[ -n "$MILTER_PID" ] || return 0
+	kill "$MILTER_PID" 2>/dev/null
+	# libmilter notices a stop only when its listener's poll times out:
+	# up to about 5 seconds.
+	for _ in $(seq 1 100); do
+		kill -0 "$MILTER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$MILTER_PID" 2>/dev/null
+	{ wait "$MILTER_PID"; } 2>/dev/null
+	MILTER_STATUS=$?
+	MILTER_PID=""
+}
+trap 'stop_milter; mp_harness_cleanup' EXIT
+
+# write_conf FILE SOCKET: the configuration every script expects.
+# 198.51.100.0/24 is skipped (skip.lua); every other documentation
+# network is judged.
+write_conf() {
+	cat > "$1" <<CONF
+[milter]
+socket = $2
+user = nobody
+pidfile =
+dmarc_reject = reject
+dmarc_quarantine = quarantine
+skip_networks = 127.0.0.0/8 ::1 198.51.100.0/24
+[dns]
+resolver = $MP_TEST_RESOLVER
+timeout = 1000
+[policy]
+authserv_id = mx.example.net
+eval_timeout = 5
+[log]
+level = info
+CONF
+	chmod 644 "$1"
+}
+
+# start_milter CONF: in the foreground, logging to $LOG; ready when the
+# socket accepts connections (inet:PORT@127.0.0.1 or unix:PATH).
+start_milter() {
+	local conf=$1 spec port path
+	spec=$(sed -n 's/^socket = //p' "$conf")
+	"$MILTER_BIN" -f -c "$conf" >> "$LOG" 2>&1 &
+	MILTER_PID=$!
+	port=$(printf '%s' "$spec" | sed -n 's/^inet:\([0-9]*\)@.*/\1/p')
+	path=${spec#unix:}
+	for _ in $(seq 1 100); do
+		kill -0 "$MILTER_PID" 2>/dev/null || break
+		if [ -n "$port" ]; then
+			ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$" && return 0
+		elif [ -S "$path" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "# mailposture-milter did not start:"
+	tail -n 20 "$LOG" | sed 's/^/#   /'
+	MILTER_PID=""
+	return 1
+}
+
+# report NAME OUTFILE STATUS: the script's "ok - X" / "not ok - X" lines
+# as TAP ("# ..." lines after a failure are its diagnostics), then one
+# check that the script ran to its end ("done") and exited 0: a script
+# stopped by a Lua error or a crash fails here instead of passing by
+# not running its checks.
+report() {
+	local name=$1 out=$2 status=$3 l desc="" diag=()
+	# (not_ok loops with a variable named "line": bash scoping is
+	# dynamic, so ours has another name.)
+	while IFS= read -r l; do
+		case "$l" in
+		"ok - "* | "not ok - "*)
+			[ -n "$desc" ] && not_ok "$name: $desc" "${diag[@]}"
+			desc=""
+			diag=()
+			case "$l" in
+			"ok - "*) ok "$name: ${l#ok - }" ;;
+			*) desc=${l#not ok - } ;;
+			esac
+			;;
+		"# "*) [ -n "$desc" ] && diag+=("${l#\# }") ;;
+		esac
+	done < "$out"
+	[ -n "$desc" ] && not_ok "$name: $desc" "${diag[@]}"
+	if [ "$status" = 0 ] && grep -qx done "$out"; then
+		ok "$name: ran to its end"
+	else
+		not_ok "$name: ran to its end" "exit status $status; last lines:" "$(tail -n 8 "$out")"
+	fi
+}
+
+# run_lua NAME SOCKET: one script through miltertest.
+run_lua() {
+	local name=$1 sock=$2 status
+	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$sock" -s "$MT_DIR/$name.lua" \
+		> "$D/$name.out" 2>&1
+	status=$?
+	report "$name" "$D/$name.out" "$status"
+}
+
+lines() {
+	grep -c -- "$1" "$LOG" 2>/dev/null
+}
+
+# --- over TCP ----------------------------------------------------------------
+PORT=$(mp_free_port)
+TCP="inet:$PORT@127.0.0.1"
+write_conf "$D/tcp.conf" "$TCP"
+start_milter "$D/tcp.conf" || { echo "Bail out! mailposture-milter did not start"; exit 1; }
+PID_TCP=$MILTER_PID
+
+run_lua negotiate "$TCP"
+check "negotiate: each refusal is logged with its reason" \
+	test "$(lines 'the MTA does not let a milter add and change headers')" -ge 2
+
+run_lua verdicts "$TCP"
+check "verdicts: the log has the pass verdict under its queue id" \
+	grep -Eq 'PASS1: client=client.example.org\[192.0.2.10\] .* spf=pass dmarc=pass .*action=accept' "$LOG"
+check "verdicts: the log has the quarantine" grep -q 'QUAR1: .*action=quarantine' "$LOG"
+check "verdicts: the log has the reject and its reply" \
+	grep -q 'REJ1: .*action=reject .*reply="550 5.7.1 Message rejected by the DMARC policy' "$LOG"
+
+run_lua forged "$TCP"
+check "forged: the log counts the 3 deleted fields" grep -q 'FORGED1: .*forged_ar_deleted=3' "$LOG"
+
+run_lua session "$TCP"
+check "session: message 4 logged as pass, after the aborted message 3" \
+	grep -q 'SESS4: .*mailfrom=<pass@pass.milter.example.net> .*spf=pass' "$LOG"
+check "session: the aborted message 3 has no verdict line" sh -c "! grep -q 'SESS3: ' '$LOG'"
+
+run_lua hostile "$TCP"
+check "hostile: IPv6 client logged with its address and spf=fail" \
+	grep -q 'V6A: client=client.example.org\[2001:db8::25\] .* spf=fail ' "$LOG"
+check "hostile: IPv4-mapped client logged as IPv4" grep -q 'V6MAPPED: client=client.example.org\[192.0.2.10\]' "$LOG"
+check "hostile: unknown family logged as skipped (no address)" \
+	grep -q 'UNSPEC: client=.*\[-\] .*skipped: no client IP address forged_ar_deleted=1' "$LOG"
+check "hostile: no {i} macro logged as NOQUEUE" \
+	grep -q 'NOQUEUE: client=.* from=pass.milter.example.net spf=pass' "$LOG"
+check "hostile: the long MAIL FROM is logged as cut" grep -q 'LONGMAIL: .*mailfrom_cut=yes' "$LOG"
+
+run_lua skip "$TCP"
+check "skip: the log says why and counts the deleted field" \
+	grep -q 'SKIP1: client=.*\[198.51.100.7\] .*skipped: client in skip_networks forged_ar_deleted=1' "$LOG"
+
+if command -v python3 >/dev/null 2>&1; then
+	timeout 120 python3 "$MT_DIR/rawmilter.py" 127.0.0.1 "$PORT" > "$D/rawmilter.out" 2>&1
+	report rawmilter "$D/rawmilter.out" $?
+	check "rawmilter: the 20000-byte From is logged as cut and too long" \
+		grep -q 'RAW20K: .*problem="unusable From header: value too long" over_cap=.*1 cut' "$LOG"
+else
+	ok "rawmilter # SKIP python3 not found"
+fi
+
+check "TCP: the milter is still running after every script" kill -0 "$PID_TCP"
+stop_milter
+check "TCP: SIGTERM ends the milter cleanly (status 0)" test "${MILTER_STATUS:-x}" = 0
+
+# --- over a unix socket --------------------------------------------------------
+# There the milter asks for fewer steps and no replies to connect, HELO
+# and headers (see mlfi_negotiate): the same verdicts must come out.
+UNIX="unix:$D/milter.sock"
+write_conf "$D/unix.conf" "$UNIX"
+start_milter "$D/unix.conf" || { echo "Bail out! mailposture-milter did not start on $UNIX"; exit 1; }
+PID_UNIX=$MILTER_PID
+cat > "$D/steps.lua" <<'LUA'
+dofile(MT_DIR .. "/lib.lua")
+local c = mt.connect(SOCK, 20, 0.1)
+must("mt.negotiate", mt.negotiate(c, nil, nil, nil))
+check("unix socket: no reply to headers (SMFIP_NR_HDR)", mt.test_option(c, SMFIP_NR_HDR))
+check("unix socket: no RCPT (SMFIP_NORCPT)", mt.test_option(c, SMFIP_NORCPT))
+mt.disconnect(c)
+done()
+LUA
+timeout 60 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$UNIX" -s "$D/steps.lua" > "$D/steps.out" 2>&1
+report "unix steps" "$D/steps.out" $?
+for s in verdicts forged session skip; do
+	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$UNIX" -s "$MT_DIR/$s.lua" \
+		> "$D/unix-$s.out" 2>&1
+	report "unix $s" "$D/unix-$s.out" $?
+done
+check "unix socket: the milter is still running after every script" kill -0 "$PID_UNIX"
+stop_milter
+check "unix socket: SIGTERM ends the milter cleanly (status 0)" test "${MILTER_STATUS:-x}" = 0
+
+check "no sanitizer report in the milter log" \
+	sh -c "! grep -q 'ERROR: AddressSanitizer\\|runtime error:\\|LeakSanitizer' '$LOG'"
+
+echo "1..$N"
+if [ "$FAILED" -gt 0 ]; then
+	echo "# milter log (last 40 lines):"
+	tail -n 40 "$LOG" | sed 's/^/# /'
+fi
+exit 0
