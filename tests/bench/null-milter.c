@@ -16,6 +16,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <libmilter/mfapi.h>
@@ -96,6 +99,25 @@ nm_close(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+/* TCP_NODELAY on the listener, as milter/main.c sets it (see there). */
+static void
+listener_nodelay(void)
+{
+	for (int fd = 0; fd < 1024; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss), olen;
+		int on = 1, listening = 0;
+
+		olen = sizeof(listening);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) != 0 ||
+		    !listening)
+			continue;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,9 +141,12 @@ main(int argc, char **argv)
 	d.xxfi_negotiate = nm_negotiate;
 	/* Postfix runs as another user: the socket must be writable for it. */
 	umask(0);
-	if (smfi_setconn(argv[1]) == MI_FAILURE || smfi_register(d) == MI_FAILURE) {
+	if (smfi_setconn(argv[1]) == MI_FAILURE || smfi_register(d) == MI_FAILURE ||
+	    smfi_opensocket(true) == MI_FAILURE) {
 		fprintf(stderr, "null-milter: cannot set up %s\n", argv[1]);
 		return 1;
 	}
+	if (!local_socket)
+		listener_nodelay();
 	return smfi_main() == MI_SUCCESS ? 0 : 1;
 }
