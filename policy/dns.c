@@ -8,7 +8,9 @@
  * on their own query's condition variable, with a timed wait that
  * enforces the per-query timeout and the caller's deadline. (One shared
  * condition variable woke every waiting worker at each answer: with 20
- * sessions, most wake-ups were for somebody else's query.) Why this rather than one ub_ctx per thread: libmilter runs
+ * sessions, most wake-ups were for somebody else's query.)
+ *
+ * Why this rather than one ub_ctx per thread: libmilter runs
  * many short-lived worker threads, and a context per thread would mean a
  * resolver thread and a cold cache per connection; one shared context
  * keeps one cache, which is what a mail filter wants. Why a dispatcher
