@@ -514,7 +514,8 @@ mp_dns_new(const struct mp_dns_options *opt, char *err, size_t errlen)
 	for (int i = 0; i < 2; i++)
 		(void)fcntl(dns->wake[i], F_SETFD, FD_CLOEXEC);
 	pthread_mutex_init(&dns->mu, NULL);
-	dns->cache = mp_dnscache_new();
+	if (!opt->no_cache)
+		dns->cache = mp_dnscache_new();
 	return dns;
 fail:
 	if (dns->ctx != NULL)

@@ -74,6 +74,7 @@ struct mp_dns_options {
 	const char *upstream;   /* "127.0.0.1@5353" (forwarder); NULL or "": /etc/resolv.conf */
 	unsigned timeout_ms;    /* per query */
 	const char *trust_anchor_file; /* NULL: no DNSSEC validation */
+	bool no_cache;          /* bypass dnscache (tests of the resolver path) */
 };
 
 /* NULL + err on failure (bad upstream, unreadable resolv.conf). */
@@ -82,7 +83,9 @@ void mp_dns_free(struct mp_dns **dnsp);
 
 /*
  * Looks up name/type. deadline may be NULL. Always returns a result
- * (never NULL) that the caller frees with mp_dns_result_free.
+ * (never NULL) that the caller frees with mp_dns_result_free. An answer
+ * held by dnscache is returned even when the deadline has passed: it
+ * costs no waiting, and it is as true as it was a moment before.
  */
 struct mp_dns_result *mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
     const char *name, enum mp_dns_type type);

@@ -127,10 +127,28 @@ mp_dnscache_get(struct mp_dnscache *c, const char *name, enum mp_dns_type type,
 	return r;
 }
 
+/*
+ * Under c->mu. Expired answers are otherwise dropped only when their own
+ * slot is read or reused, and they would hold the byte budget meanwhile.
+ * Runs only when the budget is short: at most MP_DNSCACHE_SLOTS steps.
+ */
+static void
+sweep_expired(struct mp_dnscache *c, unsigned long long now_ms)
+{
+	for (size_t i = 0; i < MP_DNSCACHE_SLOTS; i++)
+		if (c->slot[i].name != NULL && now_ms >= c->slot[i].expires_ms)
+			slot_clear(c, &c->slot[i]);
+}
+
+/*
+ * Records, NXDOMAIN and NODATA, not bogus. Not an answer reached through
+ * a CNAME either: libunbound reports the TTL of the last record set only,
+ * and the alias may expire sooner.
+ */
 static bool
 definite(const struct mp_dns_result *r)
 {
-	if (r->bogus)
+	if (r->bogus || r->canonname != NULL)
 		return false;
 	return r->status == MP_DNS_OK || r->status == MP_DNS_NXDOMAIN ||
 	    r->status == MP_DNS_NODATA;
@@ -161,13 +179,16 @@ mp_dnscache_put(struct mp_dnscache *c, const char *name, enum mp_dns_type type,
 	copy = mp_dns_result_dup(r);
 	pthread_mutex_lock(&c->mu);
 	s = &c->slot[slot_index(key, len, type)];
-	slot_clear(c, s);
-	if (c->bytes + bytes > MP_DNSCACHE_MAX_BYTES) {
+	if (c->bytes - (s->name != NULL ? s->bytes : 0) + bytes > MP_DNSCACHE_MAX_BYTES)
+		sweep_expired(c, now_ms);
+	if (c->bytes - (s->name != NULL ? s->bytes : 0) + bytes > MP_DNSCACHE_MAX_BYTES) {
+		/* Refused: the answer already in the slot stays. */
 		c->refused++;
 		pthread_mutex_unlock(&c->mu);
 		mp_dns_result_free(&copy);
 		return;
 	}
+	slot_clear(c, s);
 	s->name = xstrndup(key, len);
 	s->type = type;
 	s->expires_ms = now_ms + (unsigned long long)ttl_s * 1000;

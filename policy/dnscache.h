@@ -7,11 +7,12 @@
  * the three or four lookups of one SPF and DMARC evaluation, a third of
  * the milter's CPU. Answers found here cost one mutex and a copy.
  *
- * Only definite answers are kept (records, NXDOMAIN, NODATA, never a
- * failure or a bogus answer), for the TTL libunbound reports and at most
- * MP_DNSCACHE_MAX_TTL seconds. Memory is bounded twice: a fixed number of
- * slots (a new answer replaces whatever shared its slot) and a byte budget
- * (an answer that does not fit is simply not kept). Safe to call from
+ * Only definite answers are kept (records, NXDOMAIN, NODATA; never a
+ * failure, a bogus answer or one reached through a CNAME), for the TTL
+ * libunbound reports and at most MP_DNSCACHE_MAX_TTL seconds. Memory is
+ * bounded twice: a fixed number of slots (a new answer replaces whatever
+ * shared its slot) and a byte budget (when expired answers do not make
+ * room, an answer that does not fit is not kept). Safe to call from
  * several threads at once.
  */
 #ifndef MP_DNSCACHE_H

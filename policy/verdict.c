@@ -112,7 +112,7 @@ struct mp_evaluator *
 mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 {
 	struct mp_evaluator *ev = xcalloc(1, sizeof(*ev));
-	struct mp_dns_options dopt;
+	struct mp_dns_options dopt = { 0 };
 
 	pthread_mutex_init(&ev->posture_lock, NULL);
 	const char *id;

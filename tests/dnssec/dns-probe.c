@@ -14,7 +14,7 @@
 int
 main(int argc, char **argv)
 {
-	struct mp_dns_options o;
+	struct mp_dns_options o = { 0 };
 	struct mp_dns *dns;
 	struct mp_dns_result *r;
 	enum mp_dns_type type;

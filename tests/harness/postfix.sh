@@ -240,17 +240,23 @@ mp_stop_postfix() {
 }
 
 # mp_start_milter CONF: runs mailposture-milter in the foreground; ready
-# when its port accepts connections (the socket must be inet:PORT@127.0.0.1).
+# when its socket is there: an inet:PORT@127.0.0.1 port that listens, or
+# a unix:PATH socket file.
 mp_start_milter() {
-	local conf=$1 bin port
+	local conf=$1 bin port path
 	bin=${MP_MILTER_BIN:-$TEST_BUILDDIR/milter/mailposture-milter}
 	port=$(sed -n 's/^socket *= *inet:\([0-9]*\)@.*/\1/p' "$conf")
+	path=$(sed -n 's/^socket *= *unix:\(.*\)$/\1/p' "$conf")
 	MP_MILTER_LOG=${MP_MILTER_LOG:-$MP_HARNESS_DIR/milter.log}
 	"$bin" -f -c "$conf" >> "$MP_MILTER_LOG" 2>&1 &
 	MP_MILTER_PID=$!
 	for _ in $(seq 1 100); do
 		kill -0 "$MP_MILTER_PID" 2>/dev/null || break
-		if [ -z "$port" ] || ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$"; then
+		if [ -n "$port" ]; then
+			ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$" && return 0
+		elif [ -n "$path" ]; then
+			[ -S "$path" ] && return 0
+		else
 			return 0
 		fi
 		sleep 0.1

@@ -201,8 +201,8 @@ stop_milter
 check "TCP: SIGTERM ends the milter cleanly (status 0)" test "${MILTER_STATUS:-x}" = 0
 
 # --- over a unix socket --------------------------------------------------------
-# There the milter asks for fewer steps and no replies to connect, HELO
-# and headers (see mlfi_negotiate): the same verdicts must come out.
+# There the milter asks for fewer steps and no replies to connect, HELO,
+# MAIL and headers (see mlfi_negotiate): the same verdicts must come out.
 UNIX="unix:$D/milter.sock"
 write_conf "$D/unix.conf" "$UNIX"
 start_milter "$D/unix.conf" || { echo "Bail out! mailposture-milter did not start on $UNIX"; exit 1; }
@@ -212,6 +212,8 @@ dofile(MT_DIR .. "/lib.lua")
 local c = mt.connect(SOCK, 20, 0.1)
 must("mt.negotiate", mt.negotiate(c, nil, nil, nil))
 check("unix socket: no reply to headers (SMFIP_NR_HDR)", mt.test_option(c, SMFIP_NR_HDR))
+check("unix socket: no reply to MAIL (SMFIP_NR_MAIL)", mt.test_option(c, SMFIP_NR_MAIL))
+check("unix socket: no reply to connect and HELO", mt.test_option(c, SMFIP_NR_CONN) and mt.test_option(c, SMFIP_NR_HELO))
 check("unix socket: no RCPT (SMFIP_NORCPT)", mt.test_option(c, SMFIP_NORCPT))
 mt.disconnect(c)
 done()

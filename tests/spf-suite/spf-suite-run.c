@@ -407,7 +407,7 @@ main(int argc, char **argv)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *f[7], *host, *helo, *mailfrom, *expect, *exp, *id;
 		char upstream[64], err[256];
-		struct mp_dns_options opt;
+		struct mp_dns_options opt = { 0 };
 		struct mp_dns *dns;
 		struct mp_spf *spf;
 		struct mp_spf_outcome out;

@@ -277,7 +277,7 @@ static void
 setup(void)
 {
 	const char *resolver = test_env("MP_TEST_RESOLVER");
-	struct mp_dns_options opt = { resolver, 3000, NULL };
+	struct mp_dns_options opt = { resolver, 3000, NULL, false };
 	static const char list[] = "// test list\norg\ndmarc.example.org\n";
 	char err[256];
 	FILE *fp;
@@ -640,7 +640,7 @@ START_TEST(temperror_dead_resolver)
 {
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
-	struct mp_dns_options opt = { NULL, 300, NULL };
+	struct mp_dns_options opt = { NULL, 300, NULL, false };
 	struct mp_dns *dead;
 	struct mp_dmarc *dd;
 	struct mp_dmarc_outcome o;

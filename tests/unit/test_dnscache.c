@@ -173,11 +173,83 @@ START_TEST(many_names_stay_within_bounds)
 }
 END_TEST
 
+/* A put that does not fit leaves the answer it would have replaced. */
+START_TEST(refused_put_keeps_the_old_answer)
+{
+	struct mp_dnscache *c = mp_dnscache_new();
+	struct mp_dns_result *small = txt_result(MP_DNS_OK, 1, 16, 's');
+	struct mp_dns_result *big = txt_result(MP_DNS_OK, 4, 3000, 'b'), *g;
+	struct mp_dnscache_stats st;
+	char name[64];
+
+	mp_dnscache_put(c, "keep.example.org", MP_DNS_TXT, small, 60, 0);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "fill%d.example.org", i);
+		mp_dnscache_put(c, name, MP_DNS_TXT, big, 60, 0);
+		mp_dnscache_stats(c, &st);
+		if (st.refused > 0)
+			break;
+	}
+	ck_assert_uint_gt(st.refused, 0);
+	mp_dnscache_put(c, "keep.example.org", MP_DNS_TXT, big, 60, 0);
+	g = mp_dnscache_get(c, "keep.example.org", MP_DNS_TXT, 1);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_uint_eq(g->rr[0].text_len, 16);
+	mp_dns_result_free(&g);
+	mp_dns_result_free(&small);
+	mp_dns_result_free(&big);
+	mp_dnscache_free(&c);
+}
+END_TEST
+
+/* Expired answers give their bytes back when the budget runs short. */
+START_TEST(expired_answers_make_room)
+{
+	struct mp_dnscache *c = mp_dnscache_new();
+	struct mp_dns_result *big = txt_result(MP_DNS_OK, 4, 3000, 'b'), *g;
+	struct mp_dnscache_stats st;
+	char name[64];
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "old%d.example.org", i);
+		mp_dnscache_put(c, name, MP_DNS_TXT, big, 1, 0);
+		mp_dnscache_stats(c, &st);
+		if (st.refused > 0)
+			break;
+	}
+	ck_assert_uint_gt(st.refused, 0);
+	/* A second later all of them have expired: the new one fits. */
+	mp_dnscache_put(c, "new.example.org", MP_DNS_TXT, big, 60, 1000);
+	g = mp_dnscache_get(c, "new.example.org", MP_DNS_TXT, 1001);
+	ck_assert_ptr_nonnull(g);
+	mp_dns_result_free(&g);
+	mp_dnscache_stats(c, &st);
+	ck_assert_uint_eq(st.entries, 1);
+	mp_dns_result_free(&big);
+	mp_dnscache_free(&c);
+}
+END_TEST
+
+/* libunbound gives the TTL of the last record set only: not kept. */
+START_TEST(answers_through_a_cname_are_not_kept)
+{
+	struct mp_dnscache *c = mp_dnscache_new();
+	struct mp_dns_result *r = txt_result(MP_DNS_OK, 1, 8, 'c');
+
+	r->canonname = xstrdup("target.example.org");
+	mp_dnscache_put(c, "alias.example.org", MP_DNS_TXT, r, 60, 0);
+	ck_assert_ptr_null(mp_dnscache_get(c, "alias.example.org", MP_DNS_TXT, 1));
+	mp_dns_result_free(&r);
+	mp_dnscache_free(&c);
+}
+END_TEST
+
 /* Through the resolver: the second lookup is a hit with equal content. */
 START_TEST(resolver_answers_repeats_from_the_cache)
 {
 	const char *up = test_env("MP_TEST_RESOLVER");
-	struct mp_dns_options opt = { up, 2000, NULL };
+	struct mp_dns_options opt = { up, 2000, NULL, false };
 	char err[256];
 	struct mp_dns *dns = mp_dns_new(&opt, err, sizeof(err));
 	struct mp_dns_result *a, *b;
@@ -223,6 +295,9 @@ make_suite(void)
 	tcase_add_test(tc, only_definite_answers_are_kept);
 	tcase_add_test(tc, hostile_names_and_sizes_stay_out);
 	tcase_add_test(tc, many_names_stay_within_bounds);
+	tcase_add_test(tc, refused_put_keeps_the_old_answer);
+	tcase_add_test(tc, expired_answers_make_room);
+	tcase_add_test(tc, answers_through_a_cname_are_not_kept);
 	tcase_add_test(tc, resolver_answers_repeats_from_the_cache);
 	suite_add_tcase(s, tc);
 	return s;

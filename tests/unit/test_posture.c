@@ -33,7 +33,7 @@ struct env {
 static void
 env_open(struct env *e, const char *resolver, unsigned timeout_ms)
 {
-	struct mp_dns_options o = { resolver, timeout_ms, NULL };
+	struct mp_dns_options o = { resolver, timeout_ms, NULL, false };
 	char err[256];
 
 	ck_assert_msg(resolver != NULL, "MP_TEST_RESOLVER is not set: run under tests/harness/with-servers");
