@@ -10,6 +10,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
+. "$here/../harness/tap.sh"
 
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
 AUDIT="$TEST_BUILDDIR/selfaudit/mailposture-audit"
@@ -24,11 +25,6 @@ if [ -z "${MP_TEST_RESOLVER:-}" ]; then
 	echo "Bail out! MP_TEST_RESOLVER not set: run under tests/harness/with-servers"
 	exit 1
 fi
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
 
 D=$MP_HARNESS_DIR
 chmod 755 "$D"
@@ -179,5 +175,5 @@ audit --source 127.0.0.2
 expect "open relay from 127.0.0.2: FAIL, grade F" smtp.relay.status=FAIL grade=F "cap~open relay" \
 	host.postconf.status=FAIL "host.postconf.finding~0.0.0.0/0"
 
-echo "# $n tests, $failed failed"
-[ "$failed" -eq 0 ]
+echo "# $N tests, $FAILED failed"
+[ "$FAILED" -eq 0 ]

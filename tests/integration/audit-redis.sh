@@ -10,6 +10,7 @@
 set -u
 : "${MP_TEST_RESOLVER:?run me under tests/harness/with-servers}"
 . "$TEST_SRCDIR/harness/lib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/../harness/tap.sh"
 AUDIT="$TEST_BUILDDIR/selfaudit/mailposture-audit"
 REPORT="$TEST_BUILDDIR/report/mailposture-report"
 RESPONDER="$TEST_SRCDIR/smtp-responder/responder.py"
@@ -18,12 +19,8 @@ PY=/usr/bin/python3
 ZONES="bl1.audit.example.org bl2.audit.example.org blsf.audit.example.org"
 tmp=$MP_HARNESS_DIR/audit-redis
 mkdir -p "$tmp"
-n=0
-failed=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-# check DESC COMMAND...: ok when the command succeeds, else its output as diagnostics
+# check DESC COMMAND...: ok when the command succeeds, else its output as
+# diagnostics; replaces tap.sh's check, which discards the output
 check() {
 	local desc=$1 out
 	shift
@@ -342,4 +339,4 @@ else
 		"$(head -c 1500 "$tmp/c.txt")"
 fi
 
-if [ "$failed" -eq 0 ]; then exit 0; else exit 1; fi
+if [ "$FAILED" -eq 0 ]; then exit 0; else exit 1; fi

@@ -12,8 +12,7 @@ RESPONDER="$TEST_SRCDIR/smtp-responder/responder.py"
 SCRIPTS="$TEST_SRCDIR/smtp-responder"
 PY=/usr/bin/python3
 ZONES="bl1.audit.example.org bl2.audit.example.org blsf.audit.example.org"
-n=0
-failed=0
+. "$(cd "$(dirname "$0")" && pwd)/../harness/tap.sh"
 tmp=$(mktemp -d)
 pids=""
 cleanup() {
@@ -21,9 +20,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 
 # Certificates made here: a valid self-signed one and an expired one.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 30 \
@@ -256,5 +252,5 @@ run "$PORT_example" --domain nodmarc.audit.example.net --source 127.0.0.2
 expect "SPF -all without DMARC: DMARC FAIL, spoofing WARN" dns.dmarc.status=FAIL dns.spoofing.status=WARN \
 	"dns.spoofing.finding~DMARC record missing" "dns.spoofing.finding~SPF -all"
 
-echo "# $n tests, $failed failed"
-[ "$failed" -eq 0 ]
+echo "# $N tests, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -6,13 +6,9 @@ set -u
 : "${MP_TEST_RESOLVER:?run me under tests/harness/with-servers}"
 CHECK="$TEST_BUILDDIR/milter/mailposture-check"
 PY=/usr/bin/python3
-n=0
-failed=0
+. "$(cd "$(dirname "$0")" && pwd)/../harness/tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; [ -n "${silent_pid:-}" ] && kill "$silent_pid" 2>/dev/null' EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 
 # run NAME ARGS...: runs mailposture-check --json, output in $tmp/out.json
 run() {
@@ -109,4 +105,4 @@ if [ "$ms" -lt 12000 ]; then ok "dead upstream answered in $ms ms (eval_timeout 
 "$CHECK" --resolver "$MP_TEST_RESOLVER" --ip 192.0.2.10 /nonexistent/file.eml > /dev/null 2> "$tmp/err"; rc=$?
 if [ "$rc" = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ]; then ok "unreadable file: one-line error, exit 2"; else not_ok "unreadable file: exit $rc" "$(cat "$tmp/err")"; fi
 
-[ "$failed" -eq 0 ]
+[ "$FAILED" -eq 0 ]

@@ -6,16 +6,12 @@
 set -u
 : "${TEST_BUILDDIR:?run me from make check}"
 . "$TEST_SRCDIR/harness/lib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/../harness/tap.sh"
 REPORT="$TEST_BUILDDIR/report/mailposture-report"
 FEED="$TEST_BUILDDIR/tests/integration/store-feed"
 PY=/usr/bin/python3
 tmp=$MP_HARNESS_DIR/report
 mkdir -p "$tmp"
-n=0
-failed=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 
 mp_start_redis || { echo "Bail out! redis-server did not start"; exit 99; }
 ADDR="127.0.0.1:$MP_REDIS_PORT"
@@ -171,4 +167,4 @@ run --json domain pass.example.com
 if [ "$rc" = 3 ] && [ ! -s "$tmp/out" ]; then ok "Redis down with --json: exit 3, no output"
 else not_ok "Redis down with --json: exit 3, no output" "rc=$rc"; fi
 
-[ "$failed" -eq 0 ]
+[ "$FAILED" -eq 0 ]
