@@ -173,24 +173,34 @@ START_TEST(many_names_stay_within_bounds)
 }
 END_TEST
 
+/*
+ * Puts PREFIX0.example.org, PREFIX1... with r and ttl_s until the byte
+ * budget refuses one; returns the number of refusals (0: never full).
+ */
+static unsigned long long
+fill_until_refused(struct mp_dnscache *c, const char *prefix,
+    const struct mp_dns_result *r, long ttl_s)
+{
+	struct mp_dnscache_stats st = { 0 };
+	char name[64];
+
+	for (int i = 0; i < 2000 && st.refused == 0; i++) {
+		snprintf(name, sizeof(name), "%s%d.example.org", prefix, i);
+		mp_dnscache_put(c, name, MP_DNS_TXT, r, ttl_s, 0);
+		mp_dnscache_stats(c, &st);
+	}
+	return st.refused;
+}
+
 /* A put that does not fit leaves the answer it would have replaced. */
 START_TEST(refused_put_keeps_the_old_answer)
 {
 	struct mp_dnscache *c = mp_dnscache_new();
 	struct mp_dns_result *small = txt_result(MP_DNS_OK, 1, 16, 's');
 	struct mp_dns_result *big = txt_result(MP_DNS_OK, 4, 3000, 'b'), *g;
-	struct mp_dnscache_stats st;
-	char name[64];
 
 	mp_dnscache_put(c, "keep.example.org", MP_DNS_TXT, small, 60, 0);
-	for (int i = 0; i < 2000; i++) {
-		snprintf(name, sizeof(name), "fill%d.example.org", i);
-		mp_dnscache_put(c, name, MP_DNS_TXT, big, 60, 0);
-		mp_dnscache_stats(c, &st);
-		if (st.refused > 0)
-			break;
-	}
-	ck_assert_uint_gt(st.refused, 0);
+	ck_assert_uint_gt(fill_until_refused(c, "fill", big, 60), 0);
 	mp_dnscache_put(c, "keep.example.org", MP_DNS_TXT, big, 60, 0);
 	g = mp_dnscache_get(c, "keep.example.org", MP_DNS_TXT, 1);
 	ck_assert_ptr_nonnull(g);
@@ -208,17 +218,8 @@ START_TEST(expired_answers_make_room)
 	struct mp_dnscache *c = mp_dnscache_new();
 	struct mp_dns_result *big = txt_result(MP_DNS_OK, 4, 3000, 'b'), *g;
 	struct mp_dnscache_stats st;
-	char name[64];
-	int i;
 
-	for (i = 0; i < 2000; i++) {
-		snprintf(name, sizeof(name), "old%d.example.org", i);
-		mp_dnscache_put(c, name, MP_DNS_TXT, big, 1, 0);
-		mp_dnscache_stats(c, &st);
-		if (st.refused > 0)
-			break;
-	}
-	ck_assert_uint_gt(st.refused, 0);
+	ck_assert_uint_gt(fill_until_refused(c, "old", big, 1), 0);
 	/* A second later all of them have expired: the new one fits. */
 	mp_dnscache_put(c, "new.example.org", MP_DNS_TXT, big, 60, 1000);
 	g = mp_dnscache_get(c, "new.example.org", MP_DNS_TXT, 1001);
