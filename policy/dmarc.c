@@ -962,6 +962,8 @@ init_outcome(const char *from_in, char from[MP_DOMAIN_MAX], struct mp_dmarc_outc
 	out->result = MP_DMARC_PERMERROR;
 	out->policy = MP_DMARC_P_UNSET;
 	out->disposition = MP_DMARC_P_NONE;
+	out->policy_tag = "p";
+	out->from_exists = 1;
 	if (from_in == NULL || !mp_domain_normalize(from_in, strlen(from_in), from, &why)) {
 		set_why(out->reason, sizeof(out->reason), "no valid From domain%s%s",
 		    why ? ": " : "", why ? why : "");
@@ -974,22 +976,15 @@ enum mp_dmarc_result
 mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain,
     struct mp_dmarc_outcome *out)
 {
-	char from[MP_DOMAIN_MAX];
-	const char *tag;
-	int exists;
-
-	if (!init_outcome(domain, from, out))
+	if (mp_dmarc_discover(d, deadline, domain, out) != MP_DMARC_PASS)
 		return out->result;
-	out->result = discover(d, deadline, from, out, &exists);
-	if (out->result != MP_DMARC_PASS)
-		return out->result;
-	if (choose_policy(d, deadline, from, exists, out, &out->policy, &tag) == UNKNOWN)
+	if (out->from_exists < 0)
 		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s "
-		    "(could not tell whether %s exists)", out->policy_domain, tag,
-		    mp_dmarc_policy_str(out->policy), from);
+		    "(could not tell whether %s exists)", out->policy_domain, out->policy_tag,
+		    mp_dmarc_policy_str(out->policy), out->from);
 	else
 		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s%s",
-		    out->policy_domain, tag, mp_dmarc_policy_str(out->policy),
+		    out->policy_domain, out->policy_tag, mp_dmarc_policy_str(out->policy),
 		    out->rec.testing ? " (t=y: testing)" : "");
 	/* Without a message there is no pct sample: only t=y lowers it. */
 	out->disposition = out->rec.testing ? one_level_down(out->policy) : out->policy;
@@ -997,90 +992,126 @@ mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline, const ch
 }
 
 enum mp_dmarc_result
-mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
-    const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out)
+mp_dmarc_discover(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain,
+    struct mp_dmarc_outcome *out)
 {
-	char from[MP_DOMAIN_MAX], spf_domain[MP_DOMAIN_MAX] = "", aligned_d[MP_DOMAIN_MAX] = "";
-	char (*dkim)[MP_DOMAIN_MAX] = NULL;
-	bool *dkim_pass = NULL;
-	size_t ndkim = 0;
-	bool pass, lib_pass, lib_spf, lib_dkim, sampled;
-	const char *tag, *why;
 	enum existence e;
 	int exists;
 
-	if (!init_outcome(in->from_domain, from, out))
+	if (!init_outcome(domain, out->from, out))
 		return out->result;
-	out->result = discover(d, deadline, from, out, &exists);
+	out->discovered = true;
+	out->result = discover(d, deadline, out->from, out, &exists);
 	if (out->result != MP_DMARC_PASS)
 		return out->result;
+	e = choose_policy(d, deadline, out->from, exists, out, &out->policy, &out->policy_tag);
+	out->from_exists = e == EXISTS ? 1 : e == NOT_EXISTS ? 0 : -1;
+	return out->result;
+}
 
-	/* SPF counts only for the MAIL FROM domain it checked, and only
-	 * when it passed (RFC 7489 4.2). */
+/* SPF counts only for the one domain it checked, and only when it
+ * passed (RFC 7489 4.2); spf_domain_r gets that domain normalised. */
+static void
+align_spf(struct mp_dmarc *d, const struct mp_dmarc_input *in, struct mp_dmarc_outcome *out,
+    char spf_domain_r[MP_DOMAIN_MAX])
+{
+	const char *why;
+
+	spf_domain_r[0] = '\0';
 	if (in->spf_domain != NULL && *in->spf_domain != '\0' &&
-	    !mp_domain_normalize(in->spf_domain, strlen(in->spf_domain), spf_domain, &why))
-		spf_domain[0] = '\0';
-	out->spf_aligned = in->spf == MP_SPF_PASS && spf_domain[0] != '\0' &&
-	    mp_dmarc_aligned(d->psl, from, spf_domain, out->rec.aspf_strict);
+	    !mp_domain_normalize(in->spf_domain, strlen(in->spf_domain), spf_domain_r, &why))
+		spf_domain_r[0] = '\0';
+	out->spf_aligned = in->spf == MP_SPF_PASS && spf_domain_r[0] != '\0' &&
+	    mp_dmarc_aligned(d->psl, out->from, spf_domain_r, out->rec.aspf_strict);
+}
 
-	/* DKIM: the caller passes only results from trusted A-R headers. */
-	if (in->dkim != NULL && in->ndkim > 0) {
-		ndkim = in->ndkim > 32 ? 32 : in->ndkim;
-		dkim = xcalloc(ndkim, sizeof(*dkim));
-		dkim_pass = xcalloc(ndkim, sizeof(*dkim_pass));
-	}
+/* DKIM: the caller passes only results it trusts. Returns the arrays
+ * libopendmarc's cross-check wants (caller frees) in dkim_r/pass_r. */
+static size_t
+align_dkim(struct mp_dmarc *d, const struct mp_dmarc_input *in, struct mp_dmarc_outcome *out,
+    char (**dkim_r)[MP_DOMAIN_MAX], bool **pass_r, char aligned_r[MP_DOMAIN_MAX])
+{
+	size_t ndkim = 0;
+	const char *why;
+
+	*dkim_r = NULL;
+	*pass_r = NULL;
+	aligned_r[0] = '\0';
+	if (in->dkim == NULL || in->ndkim == 0)
+		return 0;
+	ndkim = in->ndkim > 32 ? 32 : in->ndkim;
+	*dkim_r = xcalloc(ndkim, sizeof(**dkim_r));
+	*pass_r = xcalloc(ndkim, sizeof(**pass_r));
 	for (size_t i = 0; i < ndkim; i++) {
 		const struct mp_dkim_result *k = &in->dkim[i];
 
 		if (!mp_domain_normalize(k->domain, strnlen(k->domain, sizeof(k->domain)),
-		    dkim[i], &why)) {
-			dkim[i][0] = '\0';
+		    (*dkim_r)[i], &why)) {
+			(*dkim_r)[i][0] = '\0';
 			continue;
 		}
-		dkim_pass[i] = k->pass;
+		(*pass_r)[i] = k->pass;
 		if (k->pass && !out->dkim_aligned &&
-		    mp_dmarc_aligned(d->psl, from, dkim[i], out->rec.adkim_strict)) {
+		    mp_dmarc_aligned(d->psl, out->from, (*dkim_r)[i], out->rec.adkim_strict)) {
 			out->dkim_aligned = true;
-			mp_strlcpy(aligned_d, dkim[i], sizeof(aligned_d));
+			mp_strlcpy(aligned_r, (*dkim_r)[i], MP_DOMAIN_MAX);
 		}
 	}
+	return ndkim;
+}
+
+enum mp_dmarc_result
+mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in, int sample,
+    struct mp_dmarc_outcome *out)
+{
+	char spf_domain[MP_DOMAIN_MAX], aligned_d[MP_DOMAIN_MAX];
+	char (*dkim)[MP_DOMAIN_MAX];
+	bool *dkim_pass;
+	size_t ndkim;
+	bool pass, lib_pass, lib_spf, lib_dkim, sampled;
+
+	/* Nothing found to decide on (none, temperror, permerror), or no
+	 * discovery at all: the result stands as it is. */
+	if (!out->discovered || out->result != MP_DMARC_PASS)
+		return out->result;
+	align_spf(d, in, out, spf_domain);
+	ndkim = align_dkim(d, in, out, &dkim, &dkim_pass, aligned_d);
 	pass = out->spf_aligned || out->dkim_aligned;
 
-	if (lib_evaluate(out, from, in->ip, spf_domain[0] ? spf_domain : NULL, in->spf, dkim,
-	    dkim_pass, ndkim, &lib_pass, &lib_spf, &lib_dkim)) {
+	if (lib_evaluate(out, out->from, in->ip, spf_domain[0] ? spf_domain : NULL, in->spf,
+	    dkim, dkim_pass, ndkim, &lib_pass, &lib_spf, &lib_dkim)) {
 		/* When libopendmarc disagrees, ours wins: its strict mode
 		 * aligns a parent or subdomain (upstream #268). */
 		if (lib_pass != pass || lib_spf != out->spf_aligned || lib_dkim != out->dkim_aligned)
 			mp_log(LOG_DEBUG, "dmarc %s: libopendmarc says %s (spf %d dkim %d), "
-			    "we say %s (spf %d dkim %d): ours applies", from,
+			    "we say %s (spf %d dkim %d): ours applies", out->from,
 			    lib_pass ? "pass" : "fail", lib_spf, lib_dkim, pass ? "pass" : "fail",
 			    out->spf_aligned, out->dkim_aligned);
 	}
 	free(dkim);
 	free(dkim_pass);
 
-	e = choose_policy(d, deadline, from, exists, out, &out->policy, &tag);
 	if (pass) {
 		out->result = MP_DMARC_PASS;
 		out->disposition = MP_DMARC_P_NONE;
 		if (out->spf_aligned)
 			set_why(out->reason, sizeof(out->reason),
 			    "DMARC pass: SPF passed for %s, aligned (%s) with From %s",
-			    spf_domain, out->rec.aspf_strict ? "strict" : "relaxed", from);
+			    spf_domain, out->rec.aspf_strict ? "strict" : "relaxed", out->from);
 		else
 			set_why(out->reason, sizeof(out->reason),
 			    "DMARC pass: DKIM signature d=%s, aligned (%s) with From %s",
-			    aligned_d, out->rec.adkim_strict ? "strict" : "relaxed", from);
+			    aligned_d, out->rec.adkim_strict ? "strict" : "relaxed", out->from);
 		return out->result;
 	}
-	if (e == UNKNOWN) {
+	if (out->from_exists < 0) {
 		/* The policy for a failing message depends on whether the
 		 * From domain exists (np), and that lookup failed. */
 		out->result = MP_DMARC_TEMPERROR;
 		out->policy = MP_DMARC_P_UNSET;
 		set_why(out->reason, sizeof(out->reason),
 		    "DMARC fail, but could not tell whether %s exists (np= of _dmarc.%s): "
-		    "try again later", from, out->policy_domain);
+		    "try again later", out->from, out->policy_domain);
 		return out->result;
 	}
 
@@ -1097,11 +1128,20 @@ mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
 	    one_level_down(out->policy);
 	set_why(out->reason, sizeof(out->reason),
 	    "DMARC fail for From %s: no aligned pass (SPF %s%s%s, aspf=%c; DKIM adkim=%c); "
-	    "%s=%s at _dmarc.%s%s%s%s -> %s", from, spf_str(in->spf),
+	    "%s=%s at _dmarc.%s%s%s%s -> %s", out->from, spf_str(in->spf),
 	    spf_domain[0] ? " for " : "", spf_domain, out->rec.aspf_strict ? 's' : 'r',
-	    out->rec.adkim_strict ? 's' : 'r', tag, mp_dmarc_policy_str(out->policy),
-	    out->policy_domain, e == NOT_EXISTS ? " (From domain does not exist)" : "",
+	    out->rec.adkim_strict ? 's' : 'r', out->policy_tag, mp_dmarc_policy_str(out->policy),
+	    out->policy_domain, out->from_exists == 0 ? " (From domain does not exist)" : "",
 	    out->rec.testing ? ", t=y testing mode" : "",
 	    !sampled ? ", outside the pct sample" : "", mp_dmarc_policy_str(out->disposition));
 	return out->result;
+}
+
+enum mp_dmarc_result
+mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
+    const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out)
+{
+	if (mp_dmarc_discover(d, deadline, in->from_domain, out) != MP_DMARC_PASS)
+		return out->result;
+	return mp_dmarc_decide(d, in, sample, out);
 }

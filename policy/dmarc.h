@@ -132,6 +132,11 @@ struct mp_dmarc_outcome {
 	char record[512];                   /* printable */
 	struct mp_dmarc_record rec;
 	char reason[256];                   /* printable */
+	/* Set by mp_dmarc_discover for mp_dmarc_decide: */
+	char from[MP_DOMAIN_MAX];           /* the From domain, normalised */
+	bool discovered;
+	const char *policy_tag;             /* "p", "sp" or "np": where policy came from */
+	int from_exists;                    /* 1 yes, 0 NXDOMAIN (np applies), -1 unknown */
 };
 
 struct mp_dmarc;
@@ -166,6 +171,22 @@ void mp_dmarc_free(struct mp_dmarc **dp);
  */
 enum mp_dmarc_result mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
     const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out);
+
+/*
+ * mp_dmarc_evaluate in its two phases, so that a caller can fetch the
+ * policy before anything a sender controls spends the deadline (issue
+ * 11: a sender's slow SPF must not starve the victim's DMARC lookup).
+ * mp_dmarc_discover makes every DNS query (the record, and the np
+ * existence check when it can matter) and returns PASS when a valid
+ * record was found, else the final result. mp_dmarc_decide makes no
+ * query: it aligns the authenticated identities against the record in
+ * out and settles result, policy and disposition; call it once, after
+ * mp_dmarc_discover, with in->from_domain ignored (out->from is used).
+ */
+enum mp_dmarc_result mp_dmarc_discover(struct mp_dmarc *d, const struct mp_deadline *deadline,
+    const char *from_domain, struct mp_dmarc_outcome *out);
+enum mp_dmarc_result mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in,
+    int sample, struct mp_dmarc_outcome *out);
 
 /*
  * Looks up the record that applies to a domain (itself, then its org

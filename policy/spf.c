@@ -2026,22 +2026,28 @@ mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_deadline *deadline,
 		mail_from++;
 		len -= 2;
 	}
-	addr = xstrndup(mail_from, len);
-	if (len == 0) {
-		/* RFC 7208 2.4: the null sender is checked as postmaster@HELO */
-		free(addr);
-		addr = xasprintf("postmaster@%s", helo);
-	}
+	addr = len == 0 ? xasprintf("postmaster@%s", helo) : xstrndup(mail_from, len);
 	set_text(out->identity, sizeof(out->identity), addr);
+	/* The domain is what follows the last '@': a quoted local part may
+	 * hold '@' itself ("a@victim"@attacker is attacker's). */
 	at = strrchr(addr, '@');
 	if (at == NULL) {
-		r = check_host(spf, deadline, ip, helo, "postmaster", addr, false, out);
-	} else {
-		/* RFC 7208 4.3: an empty local part is "postmaster" */
-		lp = at == addr ? xstrdup("postmaster") : xstrndup(addr, (size_t)(at - addr));
-		r = check_host(spf, deadline, ip, helo, lp, at + 1, false, out);
-		free(lp);
+		/*
+		 * A sender without a domain (Postfix accepts <name> and
+		 * qualifies it later) names no domain to check: none. The
+		 * HELO name is not taken instead, or a client could check
+		 * one domain and claim another.
+		 */
+		r = finish(out, MP_SPF_NONE, "not checked: MAIL FROM has no domain");
+		free(addr);
+		return r;
 	}
+	/* RFC 7208 4.3: an empty local part is "postmaster" */
+	lp = at == addr ? xstrdup("postmaster") : xstrndup(addr, (size_t)(at - addr));
+	r = check_host(spf, deadline, ip, helo, lp, at + 1, false, out);
+	/* The one identity DMARC may align: the domain check_host ran on. */
+	mp_strlcpy(out->dmarc_domain, out->domain, sizeof(out->dmarc_domain));
+	free(lp);
 	free(addr);
 	return r;
 }

@@ -30,6 +30,15 @@ const char *mp_spf_result_str(enum mp_spf_result r);
 struct mp_spf_outcome {
 	enum mp_spf_result result;
 	char domain[256];       /* the domain whose record was evaluated */
+	/*
+	 * The one domain this result may lend to DMARC (RFC 7489 3.1.2,
+	 * RFC 9989): the MAIL FROM domain, or the HELO name for the null
+	 * sender (RFC 7208 2.4). "" for a HELO check made for its own sake
+	 * and for a MAIL FROM without a domain: such a result never aligns.
+	 * It is the very string check_host() ran on, never re-derived.
+	 */
+	char dmarc_domain[256];
+	/* Display only: printable, may be cut. Never read it for logic. */
 	char identity[512];     /* the checked identity: local@domain or the HELO name */
 	char reason[256];       /* printable: which term matched or what failed */
 	char explanation[256];  /* exp= text for fail, printable, or "" */
@@ -50,8 +59,11 @@ enum mp_spf_result mp_spf_check_helo(struct mp_spf *spf, const struct mp_deadlin
     const char *ip, const char *helo, struct mp_spf_outcome *out);
 
 /*
- * check_host() for the MAIL FROM identity. An empty mail_from ("" or
- * "<>") uses postmaster@helo (RFC 7208 section 2.4).
+ * check_host() for the MAIL FROM identity, read whole (never a cut or
+ * escaped copy). An empty mail_from ("" or "<>") uses postmaster@helo
+ * (RFC 7208 section 2.4). A non-empty mail_from without '@' has no
+ * domain: the result is none and out->dmarc_domain stays "" (the HELO
+ * name is not a stand-in for it).
  */
 enum mp_spf_result mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_deadline *deadline,
     const char *ip, const char *helo, const char *mail_from, struct mp_spf_outcome *out);

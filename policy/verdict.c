@@ -61,14 +61,18 @@ enum problem {
 	PROBLEM_NO_FROM,
 	PROBLEM_BAD_FROM,
 	PROBLEM_MULTI_FROM,
+	PROBLEM_MULTI_UNKNOWN,  /* several From domains, one not evaluated */
 };
 
 struct mp_verdict {
 	struct mp_conf *conf;
 	char authserv_id[256];
 	char ip[INET6_ADDRSTRLEN];
-	char helo[256];
-	char mail_from[512];
+	/* Display copies, printable and cut: for headers, logs and JSON
+	 * only. Logic reads the SPF outcome (spf.dmarc_domain), never these. */
+	char helo_shown[256];
+	char mail_from_shown[512];
+	bool mail_from_whole;       /* mail_from_shown is the address unchanged */
 	struct mp_spf_outcome spf;
 	enum mp_dmarc_result dmarc_result;
 	struct mp_dmarc_outcome dmarc;
@@ -76,6 +80,7 @@ struct mp_verdict {
 	size_t nfrom_domains;
 	enum problem problem;
 	char problem_text[128];
+	bool spf_could_align;       /* the SPF domain is the From domain's organization */
 	bool has_posture;
 	struct mp_posture posture;
 	size_t ndkim;
@@ -377,29 +382,16 @@ set_problem(struct mp_verdict *v, enum problem p, const char *text)
 	mp_strlcpy(v->problem_text, text, sizeof(v->problem_text));
 }
 
-/* The domain SPF checked for DMARC: the MAIL FROM domain, or HELO for <>. */
-static void
-spf_identity_domain(const struct mp_verdict *v, char out[MP_DOMAIN_MAX])
+/*
+ * The From domains of the message, each once, into domains[] (at most
+ * max); notes the problems of the From fields in v. Returns the count.
+ */
+static size_t
+collect_from(const struct mp_message *msg, struct mp_verdict *v,
+    char (*domains)[MP_DOMAIN_MAX], size_t max)
 {
-	const char *at = strrchr(v->mail_from, '@');
-	const char *d = at ? at + 1 : v->helo;
-	const char *why;
-
-	if (v->mail_from[0] == '\0')
-		d = v->helo;
-	if (!mp_domain_normalize(d, strlen(d), out, &why))
-		out[0] = '\0';
-}
-
-static void
-evaluate_dmarc(struct mp_evaluator *ev, const struct mp_message *msg,
-    const struct mp_deadline *dl, struct mp_verdict *v)
-{
-	const char *domains[MP_FROM_MAX_ADDRS * 4];
 	struct mp_from *from = xmalloc(sizeof(*from));
-	char (*store)[MP_DOMAIN_MAX] = xcalloc(MP_ARRAY_SIZE(domains), MP_DOMAIN_MAX);
 	size_t ndomains = 0, nfrom_fields = 0;
-	char spf_domain[MP_DOMAIN_MAX];
 
 	for (size_t i = 0; i < msg->nheaders; i++) {
 		const struct mp_header *h = &msg->headers[i];
@@ -417,75 +409,125 @@ evaluate_dmarc(struct mp_evaluator *ev, const struct mp_message *msg,
 			continue;
 		}
 		n = mp_from_domains(from, ds);
-		for (size_t j = 0; j < n && ndomains < MP_ARRAY_SIZE(domains); j++) {
+		for (size_t j = 0; j < n && ndomains < max; j++) {
 			bool seen = false;
 
 			for (size_t k = 0; k < ndomains; k++)
 				seen |= strcmp(domains[k], ds[j]) == 0;
-			if (!seen) {
-				mp_strlcpy(store[ndomains], ds[j], MP_DOMAIN_MAX);
-				domains[ndomains] = store[ndomains];
-				ndomains++;
-			}
+			if (!seen)
+				mp_strlcpy(domains[ndomains++], ds[j], MP_DOMAIN_MAX);
 		}
 	}
 	free(from);
-
-	v->nfrom_domains = ndomains;
 	if (nfrom_fields == 0)
 		set_problem(v, PROBLEM_NO_FROM, "no From header");
 	else if (nfrom_fields > 1)
 		set_problem(v, PROBLEM_MULTI_FROM, "several From header fields");
 	else if (ndomains > 1)
 		set_problem(v, PROBLEM_MULTI_FROM, "several From domains");
+	return ndomains;
+}
 
+/* SPF for the MAIL FROM identity, given the raw envelope sender whole. */
+static void
+evaluate_spf(struct mp_evaluator *ev, const struct mp_message *msg,
+    const struct mp_deadline *dl, struct mp_verdict *v)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *mf = msg->mail_from ? msg->mail_from : "";
+
+	if (inet_pton(AF_INET, v->ip, addr) != 1 && inet_pton(AF_INET6, v->ip, addr) != 1) {
+		v->spf.result = MP_SPF_NONE;
+		mp_strlcpy(v->spf.reason, "no valid client address to check", sizeof(v->spf.reason));
+		return;
+	}
+	mp_spf_check_mailfrom(ev->spf, dl, v->ip, msg->helo ? msg->helo : "", mf, &v->spf);
+}
+
+/*
+ * DMARC in two phases around SPF: every From domain's policy is fetched
+ * first, with the whole deadline, so that a sender's slow SPF lookups
+ * can never starve the lookup of the policy it forges; SPF then gets
+ * what is left; the decision makes no query. Several From domains are
+ * each evaluated and the strictest outcome kept, so a forger cannot
+ * pick the domain that suits him (RFC 7489 6.6.1); if one of them could
+ * not be evaluated, nothing says the forged one was harmless, and the
+ * message is handled as one with an unusable From.
+ */
+static void
+evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
+    const struct mp_deadline *dl, struct mp_verdict *v)
+{
+	char (*domains)[MP_DOMAIN_MAX] = xcalloc(MP_FROM_MAX_ADDRS * 4, MP_DOMAIN_MAX);
+	size_t ndomains = collect_from(msg, v, domains, MP_FROM_MAX_ADDRS * 4);
+	struct mp_dmarc_outcome *o = xcalloc(ndomains ? ndomains : 1, sizeof(*o));
+	char spf_domain[MP_DOMAIN_MAX];
+	const char *why;
+	bool unknown = false;
+
+	for (size_t i = 0; i < ndomains; i++)
+		mp_dmarc_discover(ev->dmarc, dl, domains[i], &o[i]);
+	evaluate_spf(ev, msg, dl, v);
+
+	v->nfrom_domains = ndomains;
 	v->dmarc_result = MP_DMARC_PERMERROR;
-	if (ndomains == 0) {
+	if (ndomains == 0)
 		mp_strlcpy(v->dmarc.reason, v->problem_text[0] ? v->problem_text : "no From domain",
 		    sizeof(v->dmarc.reason));
-		goto out;
-	}
-
-	/*
-	 * Several From domains: evaluate each and keep the strictest, so a
-	 * forger cannot pick the domain that suits him (RFC 7489 6.6.1).
-	 */
-	spf_identity_domain(v, spf_domain);
 	for (size_t i = 0; i < ndomains; i++) {
 		struct mp_dmarc_input in = {
 			.from_domain = domains[i],
 			.ip = v->ip,
 			.spf = v->spf.result,
-			.spf_domain = spf_domain,
+			.spf_domain = v->spf.dmarc_domain,
 			.dkim = v->dkim,
 			.ndkim = v->ndkim,
 		};
-		struct mp_dmarc_outcome *o = xcalloc(1, sizeof(*o));
-		enum mp_dmarc_result r = mp_dmarc_evaluate(ev->dmarc, dl, &in, msg->pct_sample, o);
+		enum mp_dmarc_result r = mp_dmarc_decide(ev->dmarc, &in, msg->pct_sample, &o[i]);
 
-		if (i == 0 || stricter(r, o, v->dmarc_result, &v->dmarc)) {
+		unknown |= r == MP_DMARC_TEMPERROR;
+		if (i == 0 || stricter(r, &o[i], v->dmarc_result, &v->dmarc)) {
 			v->dmarc_result = r;
-			v->dmarc = *o;
+			v->dmarc = o[i];
 			mp_strlcpy(v->from_domain, domains[i], sizeof(v->from_domain));
 		}
-		free(o);
 	}
-out:
-	free(store);
+	/* Stronger than "several From domains": it replaces that problem. */
+	if (ndomains > 1 && unknown && v->problem != PROBLEM_BAD_FROM) {
+		v->problem = PROBLEM_NONE;
+		set_problem(v, PROBLEM_MULTI_UNKNOWN,
+		    "several From domains, one could not be evaluated");
+	}
+	/* An SPF temperror can change the outcome only for a domain that
+	 * could align with the From domain. */
+	if (v->from_domain[0] != '\0' && mp_domain_normalize(v->spf.dmarc_domain,
+	    strlen(v->spf.dmarc_domain), spf_domain, &why))
+		v->spf_could_align = mp_dmarc_aligned(ev->psl, v->from_domain, spf_domain, false);
+	free(o);
+	free(domains);
 }
 
+/*
+ * smtp.mailfrom is what downstream readers align on: it is the address
+ * only when the display copy is the address unchanged, else the domain
+ * SPF checked (RFC 8601 2.7.2 allows the domain alone), never a cut or
+ * escaped copy that could read as another domain.
+ */
 static void
 write_authres(struct mp_verdict *v)
 {
 	struct mp_buf *b = &v->authres;
 
 	mp_buf_printf(b, "%s; spf=%s", v->authserv_id, mp_spf_result_str(v->spf.result));
-	if (v->mail_from[0]) {
+	if (v->mail_from_shown[0] && v->mail_from_whole) {
 		mp_buf_puts(b, " smtp.mailfrom=");
-		mp_authres_put_pvalue(b, v->mail_from);
-	} else if (v->helo[0]) {
+		mp_authres_put_pvalue(b, v->mail_from_shown);
+	} else if (v->mail_from_shown[0] && v->spf.domain[0]) {
+		mp_buf_puts(b, " smtp.mailfrom=");
+		mp_authres_put_value(b, v->spf.domain);
+	} else if (v->mail_from_shown[0] == '\0' && v->spf.dmarc_domain[0]) {
 		mp_buf_puts(b, " smtp.helo=");
-		mp_authres_put_value(b, v->helo);
+		mp_authres_put_value(b, v->spf.dmarc_domain);
 	}
 	mp_buf_printf(b, ";\n\tdmarc=%s", mp_dmarc_result_str(v->dmarc_result));
 	if (v->from_domain[0] == '\0') {
@@ -500,15 +542,19 @@ write_authres(struct mp_verdict *v)
 	mp_authres_put_value(b, v->from_domain);
 }
 
-static void
+/* A display copy of peer text; true when it is the text unchanged. */
+static bool
 printable_copy(char *dst, size_t size, const char *src)
 {
 	struct mp_buf b = MP_BUF_INIT;
+	bool same;
 
 	if (src)
 		mp_printable(&b, src, strlen(src), size - 4);
 	mp_strlcpy(dst, mp_buf_str(&b), size);
+	same = src == NULL || (b.len < size && strcmp(dst, src) == 0);
 	mp_buf_free(&b);
+	return same;
 }
 
 struct mp_verdict *
@@ -517,30 +563,22 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 	struct mp_verdict *v = xcalloc(1, sizeof(*v));
 	unsigned long long start = mp_now_ms();
 	struct mp_deadline dl;
-	unsigned char addr[sizeof(struct in6_addr)];
 
 	mp_deadline_set(&dl, ev->eval_timeout_ms);
 	v->conf = mp_conf_ref(ev->conf);
 	mp_strlcpy(v->authserv_id, ev->authserv_id, sizeof(v->authserv_id));
 	mp_strlcpy(v->ip, msg->ip ? msg->ip : "", sizeof(v->ip));
 	/* Peer text is kept printable: it reaches headers, logs and JSON. */
-	printable_copy(v->helo, sizeof(v->helo), msg->helo);
+	printable_copy(v->helo_shown, sizeof(v->helo_shown), msg->helo);
 	if (msg->mail_from && strcmp(msg->mail_from, "<>") != 0)
-		printable_copy(v->mail_from, sizeof(v->mail_from), msg->mail_from);
+		v->mail_from_whole = printable_copy(v->mail_from_shown,
+		    sizeof(v->mail_from_shown), msg->mail_from);
 
 	for (size_t i = 0; i < msg->nheaders; i++)
 		if (mp_strcasecmp(msg->headers[i].name, "Authentication-Results") == 0)
 			collect_dkim(ev, &msg->headers[i], v);
 
-	if (inet_pton(AF_INET, v->ip, addr) == 1 || inet_pton(AF_INET6, v->ip, addr) == 1) {
-		mp_spf_check_mailfrom(ev->spf, &dl, v->ip, msg->helo ? msg->helo : "",
-		    v->mail_from[0] ? msg->mail_from : "", &v->spf);
-	} else {
-		v->spf.result = MP_SPF_NONE;
-		mp_strlcpy(v->spf.reason, "no valid client address to check", sizeof(v->spf.reason));
-	}
-
-	evaluate_dmarc(ev, msg, &dl, v);
+	evaluate(ev, msg, &dl, v);
 
 	if (msg->want_posture && mp_conf_bool(ev->conf, "policy", "posture") && v->from_domain[0]) {
 		posture_of(ev, &dl, v->from_domain, &v->posture);
@@ -604,7 +642,9 @@ mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r)
 		*smtp_reason_r = v->reply;
 		return MP_ACTION_REJECT;
 	}
-	if ((v->problem == PROBLEM_MULTI_FROM || v->problem == PROBLEM_BAD_FROM) &&
+	bool unusable = v->problem == PROBLEM_BAD_FROM || v->problem == PROBLEM_MULTI_UNKNOWN;
+
+	if ((v->problem == PROBLEM_MULTI_FROM || unusable) &&
 	    setting_is(v, "multiple_from", "reject")) {
 		snprintf(mv->reply, sizeof(mv->reply), "550 5.7.1 Message rejected: %s",
 		    v->problem_text);
@@ -614,9 +654,11 @@ mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r)
 	/*
 	 * A From that is there but cannot be parsed must not be a way around
 	 * DMARC: the reader's mail client may still show a forged address.
-	 * "strictest" assumes the worst, a failure under p=reject.
+	 * "strictest" assumes the worst, a failure under p=reject. So does
+	 * a From domain left unevaluated beside others: a forger's slow
+	 * domain must not shield the one he forges.
 	 */
-	if (v->problem == PROBLEM_BAD_FROM) {
+	if (unusable) {
 		if (setting_is(v, "dmarc_reject", "reject")) {
 			snprintf(mv->reply, sizeof(mv->reply), "550 5.7.1 Message rejected: %s",
 			    v->problem_text);
@@ -630,10 +672,13 @@ mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r)
 	}
 	/*
 	 * A temporary DNS failure only matters when it could change the
-	 * outcome: an SPF temperror is harmless when DMARC passed anyway.
+	 * outcome: an SPF temperror is harmless when DMARC passed anyway,
+	 * and when the SPF domain could not have aligned (then only the
+	 * spf_fail setting could have used it).
 	 */
 	if ((v->dmarc_result == MP_DMARC_TEMPERROR ||
-	    (v->spf.result == MP_SPF_TEMPERROR && v->dmarc_result != MP_DMARC_PASS)) &&
+	    (v->spf.result == MP_SPF_TEMPERROR && v->dmarc_result != MP_DMARC_PASS &&
+	    (v->spf_could_align || setting_is(v, "spf_fail", "reject")))) &&
 	    setting_is(v, "temperror", "tempfail")) {
 		snprintf(mv->reply, sizeof(mv->reply),
 		    "451 4.7.5 Temporary DNS failure checking %s, try again later", d);
@@ -722,8 +767,8 @@ mp_verdict_print(const struct mp_verdict *v, struct mp_buf *out)
 	const struct mp_dmarc_outcome *d = &v->dmarc;
 
 	mp_buf_printf(out, "Client:        %s (HELO %s)\n", v->ip[0] ? v->ip : "-",
-	    v->helo[0] ? v->helo : "-");
-	mp_buf_printf(out, "MAIL FROM:     <%s>\n", v->mail_from);
+	    v->helo_shown[0] ? v->helo_shown : "-");
+	mp_buf_printf(out, "MAIL FROM:     <%s>\n", v->mail_from_shown);
 	mp_buf_printf(out, "From domain:   %s\n", v->from_domain[0] ? v->from_domain : "-");
 	if (v->problem_text[0])
 		mp_buf_printf(out, "Problem:       %s\n", v->problem_text);
@@ -761,14 +806,14 @@ mp_verdict_json(const struct mp_verdict *v)
 	char *s;
 
 	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, "
-	    "s:{s:s, s:s, s:s, s:s, s:s}, "
+	    "s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
 	    "s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:s}, "
 	    "s:{s:s, s:s}, s:s}",
-	    "client_ip", v->ip, "helo", v->helo, "mail_from", v->mail_from,
+	    "client_ip", v->ip, "helo", v->helo_shown, "mail_from", v->mail_from_shown,
 	    "from_domain", v->from_domain, "problem", v->problem_text,
 	    "elapsed_ms", (json_int_t)v->elapsed_ms,
 	    "spf", "result", mp_spf_result_str(v->spf.result), "domain", v->spf.domain,
-	    "identity", v->spf.identity, "reason", v->spf.reason,
+	    "dmarc_domain", v->spf.dmarc_domain, "identity", v->spf.identity, "reason", v->spf.reason,
 	    "explanation", v->spf.explanation,
 	    "dmarc", "result", mp_dmarc_result_str(v->dmarc_result),
 	    "policy", mp_dmarc_policy_str(d->policy),
