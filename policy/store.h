@@ -80,6 +80,8 @@ struct mp_store_record {
 	char queue_id[64];
 	time_t time;                /* when the message was judged (UTC seconds) */
 	char ip[64];
+	/* Display only (shown by mailposture-report, cut to fit): no key
+	 * and no decision is ever made from them. */
 	char helo[256];
 	char mail_from[512];
 	char from_domain[MP_DOMAIN_MAX];   /* "" when the message had none */
