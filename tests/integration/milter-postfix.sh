@@ -13,6 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/lib.sh"
 . "$here/../harness/postfix.sh"
 . "$here/../harness/tap.sh"
+. "$here/../harness/milter-mail.sh"
 
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
 MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
@@ -78,53 +79,21 @@ reload_milter() {
 }
 
 SEQ=0
-# send ID [swaks options...]: one message from 192.0.2.10; the SMTP
-# dialogue goes to $D/swaks.ID. Adds an X-Test-Id header unless --data.
+# send ID [swaks options...]: one message from 192.0.2.10 (mp_send).
 send() {
 	local id=$1
 	shift
-	swaks --server "127.0.0.1:$MP_SMTP_PORT" --xclient-addr 192.0.2.10 \
-		--helo client.example.org --to rcpt@example.net --timeout 60 \
-		"$@" > "$D/swaks.$id" 2>&1
+	mp_send "$id" 192.0.2.10 "$@"
 }
 send_tagged() {
 	local id=$1
 	shift
 	send "$id" --add-header "X-Test-Id: $id" "$@"
 }
-# The final reply to the message (DATA's end), e.g. "250", "550", "451".
-final_code() {
-	grep -E '^(<-|<\*\*) +[0-9]{3}' "$D/swaks.$1" | tail -n 2 | head -n 1 |
-		sed -E 's/^(<-|<\*\*) +([0-9]{3}).*/\2/'
-}
-final_reply() {
-	grep -E '^(<-|<\*\*) +[0-9]{3}' "$D/swaks.$1" | tail -n 2 | head -n 1
-}
-# saved ID: the sink file that holds the message tagged ID (waits).
-saved() {
-	local f
-	for i in $(seq 1 150); do
-		f=$(grep -l -s "^X-Test-Id: $1\$" "$MP_SINK_DIR"/* | head -n 1)
-		if [ -n "$f" ]; then
-			echo "$f"
-			return 0
-		fi
-		[ $((i % 20)) = 0 ] && mp_postfix_flush
-		sleep 0.1
-	done
-	return 1
-}
-# header_of FILE NAME: unfolded values of every NAME header, one per line.
-header_of() {
-	awk -v name="$2" '
-		/^$/ { exit }
-		/^[ \t]/ { if (keep) { sub(/^[ \t]+/, " "); cur = cur $0 }; next }
-		{ if (keep) print cur; keep = 0 }
-		tolower(substr($0, 1, length(name) + 1)) == tolower(name) ":" {
-			keep = 1; cur = substr($0, length(name) + 3)
-		}
-		END { if (keep) print cur }' "$1" | tr -d '\r'
-}
+final_code() { mp_final_code "$1"; }
+final_reply() { mp_final_reply "$1"; }
+saved() { mp_saved "$1"; }
+header_of() { mp_header_of "$1" "$2"; }
 has_ar() {
 	local f
 	f=$(saved "$1") || return 1
