@@ -1,5 +1,6 @@
 /*
- * dmarc: our own strict DMARC record parser, policy discovery over dns.c,
+ * dmarc: our own bounded DMARC record parser (RFC 9989 rules: a defect
+ * discards one tag, not the record), policy discovery over dns.c,
  * and evaluation with libopendmarc cross-checked by our own alignment.
  *
  * Why libopendmarc is not trusted alone (measured on 1.4.2):
@@ -60,511 +61,6 @@ mp_dmarc_policy_str(enum mp_dmarc_policy p)
 		break;
 	}
 	return "unset";
-}
-
-/*
- * Copies src[0..len) into dst[dstlen] made printable; a cut is marked
- * with an ellipsis.
- */
-static void
-copy_printable(char *dst, size_t dstlen, const char *src, size_t len)
-{
-	struct mp_buf b = MP_BUF_INIT;
-
-	if (dstlen == 0)
-		return;
-	/* An escape takes four bytes: cap the input so that the common
-	 * case fits, then cut what is still too long. */
-	mp_printable(&b, src, len, dstlen > 4 ? dstlen - 4 : 0);
-	if (!mp_strlcpy(dst, mp_buf_str(&b), dstlen) && dstlen > 4)
-		memcpy(dst + dstlen - 4, "...", 4);
-	mp_buf_free(&b);
-}
-
-static void __attribute__((format(printf, 3, 4)))
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
-/* --- record parser ------------------------------------------------------ */
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* A slice of the record: never NUL-terminated, always with its length. */
-struct slice {
-	const char *p;
-	size_t len;
-};
-
-static void
-trim(struct slice *s)
-{
-	while (s->len > 0 && is_wsp(s->p[0]))
-		s->p++, s->len--;
-	while (s->len > 0 && is_wsp(s->p[s->len - 1]))
-		s->len--;
-}
-
-static bool
-slice_eq_ci(struct slice s, const char *word)
-{
-	size_t n = strlen(word);
-
-	return s.len == n && mp_strncasecmp(s.p, word, n) == 0;
-}
-
-/*
- * Parses the "v=DMARC1" at the start; on success *rest_r is what follows
- * the version tag (empty, or starting at the ';').
- */
-static bool
-parse_version(const char *txt, size_t len, struct slice *rest_r)
-{
-	size_t i = 0;
-
-	while (i < len && is_wsp(txt[i]))
-		i++;
-	if (i >= len || (txt[i] != 'v' && txt[i] != 'V'))
-		return false;
-	i++;
-	while (i < len && is_wsp(txt[i]))
-		i++;
-	if (i >= len || txt[i] != '=')
-		return false;
-	i++;
-	while (i < len && is_wsp(txt[i]))
-		i++;
-	/* The value is case-sensitive: RFC 7489 6.3 "MUST match precisely". */
-	if (len - i < 6 || memcmp(txt + i, "DMARC1", 6) != 0)
-		return false;
-	i += 6;
-	while (i < len && is_wsp(txt[i]))
-		i++;
-	if (i < len && txt[i] != ';')
-		return false;
-	rest_r->p = txt + i;
-	rest_r->len = len - i;
-	return true;
-}
-
-bool
-mp_dmarc_is_record(const char *txt, size_t len)
-{
-	struct slice rest;
-
-	return txt != NULL && parse_version(txt, len, &rest);
-}
-
-static enum mp_dmarc_policy
-parse_request(struct slice v)
-{
-	if (slice_eq_ci(v, "none"))
-		return MP_DMARC_P_NONE;
-	if (slice_eq_ci(v, "quarantine"))
-		return MP_DMARC_P_QUARANTINE;
-	if (slice_eq_ci(v, "reject"))
-		return MP_DMARC_P_REJECT;
-	return MP_DMARC_P_UNSET;
-}
-
-/* 1*DIGIT into *out, refusing more than maxdigits digits. */
-static bool
-parse_uint(struct slice v, size_t maxdigits, unsigned long *out)
-{
-	unsigned long n = 0;
-
-	if (v.len == 0 || v.len > maxdigits)
-		return false;
-	for (size_t i = 0; i < v.len; i++) {
-		if (!is_digit((unsigned char)v.p[i]))
-			return false;
-		n = n * 10 + (unsigned long)(v.p[i] - '0');
-	}
-	*out = n;
-	return true;
-}
-
-/*
- * One reporting URI (RFC 7489 6.4 dmarc-uri): an absolute URI with a
- * scheme, no whitespace inside (commas and '!' in a URI must be
- * %-encoded there), optionally followed by "!" size [k|m|g|t].
- */
-static bool
-valid_uri(struct slice u)
-{
-	size_t i = 0, bang;
-
-	if (u.len == 0 || !is_alpha((unsigned char)u.p[0]))
-		return false;
-	while (i < u.len && (is_alpha((unsigned char)u.p[i]) ||
-	    is_digit((unsigned char)u.p[i]) || u.p[i] == '+' || u.p[i] == '-' || u.p[i] == '.'))
-		i++;
-	if (i >= u.len || u.p[i] != ':')
-		return false;
-	i++;
-	for (bang = i; bang < u.len && u.p[bang] != '!'; bang++)
-		if (is_wsp(u.p[bang]))
-			return false;
-	if (bang == i)
-		return false;   /* "mailto:" with nothing after it */
-	if (bang < u.len) {
-		struct slice size = { u.p + bang + 1, u.len - bang - 1 };
-		unsigned long n;
-
-		if (size.len > 0 && strchr("kmgtKMGT", size.p[size.len - 1]) != NULL)
-			size.len--;
-		if (!parse_uint(size, 15, &n))
-			return false;
-	}
-	return true;
-}
-
-/* Counts the valid URIs of a comma-separated list; *bad_r: one was not. */
-static int
-count_uris(struct slice v, bool *bad_r)
-{
-	int n = 0;
-
-	*bad_r = false;
-	while (v.len > 0) {
-		const char *comma = memchr(v.p, ',', v.len);
-		struct slice u = { v.p, comma ? (size_t)(comma - v.p) : v.len };
-
-		trim(&u);
-		if (valid_uri(u))
-			n++;
-		else
-			*bad_r = true;
-		if (comma == NULL)
-			break;
-		v.len -= (size_t)(comma - v.p) + 1;
-		v.p = comma + 1;
-		if (v.len == 0)
-			*bad_r = true;   /* a trailing comma */
-	}
-	return n;
-}
-
-/* A ':'-separated list whose items each pass ok(). */
-static bool
-valid_colon_list(struct slice v, bool (*ok)(struct slice))
-{
-	if (v.len == 0)
-		return false;
-	for (;;) {
-		const char *colon = memchr(v.p, ':', v.len);
-		struct slice item = { v.p, colon ? (size_t)(colon - v.p) : v.len };
-
-		trim(&item);
-		if (!ok(item))
-			return false;
-		if (colon == NULL)
-			return true;
-		v.len -= (size_t)(colon - v.p) + 1;
-		v.p = colon + 1;
-	}
-}
-
-static bool
-fo_item(struct slice s)
-{
-	return s.len == 1 && strchr("01dsDS", s.p[0]) != NULL;
-}
-
-/* rf: keywords; only "afrf" is defined, but the syntax allows others. */
-static bool
-rf_item(struct slice s)
-{
-	if (s.len == 0 || s.len > 32)
-		return false;
-	for (size_t i = 0; i < s.len; i++)
-		if (!is_alpha((unsigned char)s.p[i]) && !is_digit((unsigned char)s.p[i]) &&
-		    s.p[i] != '-')
-			return false;
-	return true;
-}
-
-enum tag {
-	T_V, T_P, T_SP, T_NP, T_PCT, T_ADKIM, T_ASPF, T_FO, T_RF, T_RI, T_RUA, T_RUF,
-	T_T, T_UNKNOWN,
-};
-
-static const char *const tag_names[] = {
-	"v", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "rf", "ri", "rua", "ruf", "t",
-};
-
-static enum tag
-lookup_tag(struct slice name)
-{
-	for (size_t i = 0; i < MP_ARRAY_SIZE(tag_names); i++)
-		if (slice_eq_ci(name, tag_names[i]))
-			return (enum tag)i;
-	return T_UNKNOWN;
-}
-
-static void
-warn_tag(struct mp_dmarc_record *rec, const char *tag, struct slice v, const char *what)
-{
-	struct mp_buf b = MP_BUF_INIT;
-
-	if (rec->warning[0] != '\0')
-		return;   /* the first one is enough for a postmaster */
-	mp_printable(&b, v.p, v.len, 40);
-	snprintf(rec->warning, sizeof(rec->warning), "%s=%s is not valid, %s", tag,
-	    mp_buf_str(&b), what);
-	mp_buf_free(&b);
-}
-
-bool
-mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *rec,
-    char *why, size_t whylen)
-{
-	struct slice rest;
-	unsigned seen = 0;
-	int ntags = 1;
-	const char *bad_policy = NULL;
-	struct slice bad_policy_value = { "", 0 };
-
-	memset(rec, 0, sizeof(*rec));
-	rec->pct = 100;
-	rec->ri = 86400;
-	set_why(why, whylen, "%s", "");
-
-	if (txt == NULL || len == 0) {
-		set_why(why, whylen, "empty record");
-		return false;
-	}
-	if (len > MP_DMARC_RECORD_MAX) {
-		set_why(why, whylen, "record too long (%zu bytes, limit %d)", len,
-		    MP_DMARC_RECORD_MAX);
-		return false;
-	}
-	/* Hostile bytes first, so that nothing below sees them. */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)txt[i];
-
-		if (c == '\0') {
-			set_why(why, whylen, "NUL byte at offset %zu", i);
-			return false;
-		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			set_why(why, whylen, "control character \\x%02x at offset %zu", c, i);
-			return false;
-		}
-		if (c > 0x7f) {
-			set_why(why, whylen, "non-ASCII byte \\x%02x at offset %zu", c, i);
-			return false;
-		}
-	}
-	if (!parse_version(txt, len, &rest)) {
-		set_why(why, whylen, "does not start with v=DMARC1");
-		return false;
-	}
-	seen |= 1u << T_V;
-
-	while (rest.len > 0) {
-		const char *semi, *eq;
-		struct slice seg, name, value;
-		enum tag t;
-
-		/* rest starts at a ';' */
-		rest.p++, rest.len--;
-		semi = memchr(rest.p, ';', rest.len);
-		seg.p = rest.p;
-		seg.len = semi ? (size_t)(semi - rest.p) : rest.len;
-		rest.len -= seg.len;
-		rest.p += seg.len;
-		trim(&seg);
-		if (seg.len == 0)
-			continue;   /* ";;" and a trailing ';' are harmless */
-		if (++ntags > MP_DMARC_MAX_TAGS) {
-			set_why(why, whylen, "more than %d tags", MP_DMARC_MAX_TAGS);
-			return false;
-		}
-		eq = memchr(seg.p, '=', seg.len);
-		if (eq == NULL) {
-			struct mp_buf b = MP_BUF_INIT;
-
-			mp_printable(&b, seg.p, seg.len, 40);
-			set_why(why, whylen, "tag without '=': %s", mp_buf_str(&b));
-			mp_buf_free(&b);
-			return false;
-		}
-		name.p = seg.p;
-		name.len = (size_t)(eq - seg.p);
-		trim(&name);
-		value.p = eq + 1;
-		value.len = (size_t)(seg.p + seg.len - value.p);
-		trim(&value);
-		/* tag-name = ALPHA *(ALPHA / DIGIT / "_"), RFC 6376 3.2 */
-		if (name.len == 0 || name.len > 32 || !is_alpha((unsigned char)name.p[0])) {
-			set_why(why, whylen, "bad tag name");
-			return false;
-		}
-		for (size_t i = 1; i < name.len; i++) {
-			unsigned char c = (unsigned char)name.p[i];
-
-			if (!is_alpha(c) && !is_digit(c) && c != '_') {
-				set_why(why, whylen, "bad tag name");
-				return false;
-			}
-		}
-		t = lookup_tag(name);
-		if (t == T_UNKNOWN)
-			continue;   /* RFC 7489 6.3: unknown tags MUST be ignored */
-		if (seen & (1u << t)) {
-			set_why(why, whylen, "tag %s given twice", tag_names[t]);
-			return false;
-		}
-		seen |= 1u << t;
-
-		switch (t) {
-		case T_P:
-		case T_SP:
-		case T_NP: {
-			enum mp_dmarc_policy pol = parse_request(value);
-
-			if (pol == MP_DMARC_P_UNSET) {
-				if (bad_policy == NULL) {
-					bad_policy = tag_names[t];
-					bad_policy_value = value;
-				}
-				break;
-			}
-			if (t == T_P)
-				rec->p = pol;
-			else if (t == T_SP)
-				rec->sp = pol;
-			else
-				rec->np = pol;
-			break;
-		}
-		case T_PCT: {
-			unsigned long n;
-
-			/* 1*3DIGIT, 0..100, integer only */
-			if (!parse_uint(value, 3, &n) || n > 100)
-				warn_tag(rec, "pct", value, "using pct=100");
-			else
-				rec->pct = (int)n;
-			break;
-		}
-		case T_ADKIM:
-		case T_ASPF: {
-			bool strict;
-
-			if (slice_eq_ci(value, "s"))
-				strict = true;
-			else if (slice_eq_ci(value, "r"))
-				strict = false;
-			else {
-				warn_tag(rec, tag_names[t], value, "using relaxed");
-				break;
-			}
-			if (t == T_ADKIM)
-				rec->adkim_strict = strict;
-			else
-				rec->aspf_strict = strict;
-			break;
-		}
-		case T_T:
-			if (slice_eq_ci(value, "y"))
-				rec->testing = true;
-			else if (!slice_eq_ci(value, "n"))
-				warn_tag(rec, "t", value, "using t=n");
-			break;
-		case T_FO:
-			if (valid_colon_list(value, fo_item))
-				rec->fo_present = 1;
-			else
-				warn_tag(rec, "fo", value, "using fo=0");
-			break;
-		case T_RF:
-			if (!valid_colon_list(value, rf_item))
-				warn_tag(rec, "rf", value, "using rf=afrf");
-			break;
-		case T_RI: {
-			unsigned long n;
-
-			if (!parse_uint(value, 10, &n) || n > 4294967295UL)
-				warn_tag(rec, "ri", value, "using ri=86400");
-			else
-				rec->ri = n;
-			break;
-		}
-		case T_RUA:
-		case T_RUF: {
-			bool bad;
-			int n = count_uris(value, &bad);
-
-			if (t == T_RUA) {
-				rec->rua_count = n;
-				copy_printable(rec->rua, sizeof(rec->rua), value.p, value.len);
-			} else {
-				rec->ruf_count = n;
-				copy_printable(rec->ruf, sizeof(rec->ruf), value.p, value.len);
-			}
-			if (bad)
-				warn_tag(rec, tag_names[t], value, "invalid URIs ignored");
-			break;
-		}
-		case T_V:
-		case T_UNKNOWN:
-			break;
-		}
-	}
-
-	if (bad_policy != NULL) {
-		struct mp_buf b = MP_BUF_INIT;
-
-		mp_printable(&b, bad_policy_value.p, bad_policy_value.len, 40);
-		if (rec->rua_count == 0) {
-			set_why(why, whylen, "invalid %s=%s and no valid rua: no policy",
-			    bad_policy, mp_buf_str(&b));
-			mp_buf_free(&b);
-			return false;
-		}
-		/* RFC 7489 6.6.3 step 6 (and DMARCbis): act as if the record
-		 * were "v=DMARC1; p=none", keeping its reporting tags. */
-		rec->policy_fallback = true;
-		rec->p = MP_DMARC_P_NONE;
-		rec->sp = rec->np = MP_DMARC_P_UNSET;
-		snprintf(rec->warning, sizeof(rec->warning),
-		    "invalid %s=%s: treated as p=none because rua is present", bad_policy,
-		    mp_buf_str(&b));
-		mp_buf_free(&b);
-	} else if (rec->p == MP_DMARC_P_UNSET) {
-		rec->p_missing = true;
-		rec->p = MP_DMARC_P_NONE;
-		if (rec->warning[0] == '\0')
-			snprintf(rec->warning, sizeof(rec->warning),
-			    "no p= tag: treated as p=none");
-	}
-	set_why(why, whylen, "%s", rec->warning);
-	return true;
 }
 
 /* --- alignment ------------------------------------------------------------ */
@@ -628,12 +124,12 @@ mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen)
 	have_path = lib_psl_path[0] != '\0';
 	pthread_mutex_unlock(&lib_path_lock);
 	if (!have_path) {
-		set_why(err, errlen, "PSL path too long");
+		mp_setf(err, errlen, "PSL path too long");
 		return false;
 	}
 	pthread_once(&lib_once, lib_init_once);
 	if (lib_status != 0) {
-		set_why(err, errlen, "libopendmarc could not load %s (status %d)", lib_psl_path,
+		mp_setf(err, errlen, "libopendmarc could not load %s (status %d)", lib_psl_path,
 		    lib_status);
 		return false;
 	}
@@ -808,7 +304,7 @@ fetch(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain
 	res = mp_dns_query(d->dns, deadline, name, MP_DNS_TXT);
 	*status_r = res->status;
 	if (mp_dns_status_is_temp(res->status)) {
-		set_why(why, whylen, "%s%s%s", mp_dns_status_str(res->status),
+		mp_setf(why, whylen, "%s%s%s", mp_dns_status_str(res->status),
 		    res->why ? ": " : "", res->why ? res->why : "");
 		mp_dns_result_free(&res);
 		return FETCH_TEMP;
@@ -822,7 +318,7 @@ fetch(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *domain
 			first = rr;
 	}
 	if (first != NULL) {
-		copy_printable(out->record, sizeof(out->record), first->text, first->text_len);
+		mp_printable_copy(out->record, sizeof(out->record), first->text, first->text_len);
 		*valid_r = mp_dmarc_record_parse(first->text, first->text_len, &out->rec, why,
 		    whylen);
 	}
@@ -868,17 +364,17 @@ discover(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *fro
 
 	switch (f) {
 	case FETCH_TEMP:
-		set_why(out->reason, sizeof(out->reason),
+		mp_setf(out->reason, sizeof(out->reason),
 		    "could not look up the DMARC record at _dmarc.%s (%s): try again later", at, why);
 		return MP_DMARC_TEMPERROR;
 	case FETCH_NONE:
 		out->policy_domain[0] = '\0';
 		out->from_org = false;
 		if (strcmp(at, from) == 0)
-			set_why(out->reason, sizeof(out->reason),
+			mp_setf(out->reason, sizeof(out->reason),
 			    "no DMARC record at _dmarc.%s", from);
 		else
-			set_why(out->reason, sizeof(out->reason),
+			mp_setf(out->reason, sizeof(out->reason),
 			    "no DMARC record at _dmarc.%s nor at _dmarc.%s", from, at);
 		return MP_DMARC_NONE;
 	case FETCH_MANY:
@@ -887,7 +383,7 @@ discover(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *fro
 		 * a broken DMARC setup, and RFC 8601 permerror says exactly
 		 * that, while the disposition stays "no action" either way. */
 		out->record_found = true;
-		set_why(out->reason, sizeof(out->reason),
+		mp_setf(out->reason, sizeof(out->reason),
 		    "%d DMARC records at _dmarc.%s: no policy applies (RFC 7489 6.6.3)", count, at);
 		return MP_DMARC_PERMERROR;
 	case FETCH_ONE:
@@ -895,7 +391,7 @@ discover(struct mp_dmarc *d, const struct mp_deadline *deadline, const char *fro
 	}
 	out->record_found = true;
 	if (!valid) {
-		set_why(out->reason, sizeof(out->reason),
+		mp_setf(out->reason, sizeof(out->reason),
 		    "invalid DMARC record at _dmarc.%s: %s: no policy applies", at, why);
 		return MP_DMARC_PERMERROR;
 	}
@@ -965,7 +461,7 @@ init_outcome(const char *from_in, char from[MP_DOMAIN_MAX], struct mp_dmarc_outc
 	out->policy_tag = "p";
 	out->from_exists = 1;
 	if (from_in == NULL || !mp_domain_normalize(from_in, strlen(from_in), from, &why)) {
-		set_why(out->reason, sizeof(out->reason), "no valid From domain%s%s",
+		mp_setf(out->reason, sizeof(out->reason), "no valid From domain%s%s",
 		    why ? ": " : "", why ? why : "");
 		return false;
 	}
@@ -979,11 +475,11 @@ mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline, const ch
 	if (mp_dmarc_discover(d, deadline, domain, out) != MP_DMARC_PASS)
 		return out->result;
 	if (out->from_exists < 0)
-		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s "
+		mp_setf(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s "
 		    "(could not tell whether %s exists)", out->policy_domain, out->policy_tag,
 		    mp_dmarc_policy_str(out->policy), out->from);
 	else
-		set_why(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s%s",
+		mp_setf(out->reason, sizeof(out->reason), "DMARC record at _dmarc.%s: %s=%s%s",
 		    out->policy_domain, out->policy_tag, mp_dmarc_policy_str(out->policy),
 		    out->rec.testing ? " (t=y: testing)" : "");
 	/* Without a message there is no pct sample: only t=y lowers it. */
@@ -1095,11 +591,11 @@ mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in, int sample,
 		out->result = MP_DMARC_PASS;
 		out->disposition = MP_DMARC_P_NONE;
 		if (out->spf_aligned)
-			set_why(out->reason, sizeof(out->reason),
+			mp_setf(out->reason, sizeof(out->reason),
 			    "DMARC pass: SPF passed for %s, aligned (%s) with From %s",
 			    spf_domain, out->rec.aspf_strict ? "strict" : "relaxed", out->from);
 		else
-			set_why(out->reason, sizeof(out->reason),
+			mp_setf(out->reason, sizeof(out->reason),
 			    "DMARC pass: DKIM signature d=%s, aligned (%s) with From %s",
 			    aligned_d, out->rec.adkim_strict ? "strict" : "relaxed", out->from);
 		return out->result;
@@ -1109,7 +605,7 @@ mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in, int sample,
 		 * From domain exists (np), and that lookup failed. */
 		out->result = MP_DMARC_TEMPERROR;
 		out->policy = MP_DMARC_P_UNSET;
-		set_why(out->reason, sizeof(out->reason),
+		mp_setf(out->reason, sizeof(out->reason),
 		    "DMARC fail, but could not tell whether %s exists (np= of _dmarc.%s): "
 		    "try again later", out->from, out->policy_domain);
 		return out->result;
@@ -1126,7 +622,7 @@ mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in, int sample,
 	sampled = sample < out->rec.pct;
 	out->disposition = sampled && !out->rec.testing ? out->policy :
 	    one_level_down(out->policy);
-	set_why(out->reason, sizeof(out->reason),
+	mp_setf(out->reason, sizeof(out->reason),
 	    "DMARC fail for From %s: no aligned pass (SPF %s%s%s, aspf=%c; DKIM adkim=%c); "
 	    "%s=%s at _dmarc.%s%s%s%s -> %s", out->from, spf_str(in->spf),
 	    spf_domain[0] ? " for " : "", spf_domain, out->rec.aspf_strict ? 's' : 'r',

@@ -43,13 +43,17 @@ struct mp_dmarc_record {
 	char rua[512], ruf[512];          /* raw URI lists, printable, "" when absent */
 	int fo_present;
 	/* Added by the dmarc module (add-only): */
-	bool p_missing;                   /* no p= tag: treated as p=none (DMARCbis) */
-	bool policy_fallback;             /* p/sp/np invalid but rua valid: treated as
-	                                   * "v=DMARC1; p=none" (RFC 7489 6.6.3 step 6) */
+	bool p_missing;                   /* no p= tag: treated as p=none (RFC 9989 4.7) */
+	bool policy_fallback;             /* p invalid but rua valid: treated as
+	                                   * "v=DMARC1; p=none" (RFC 9989 4.10.1) */
 	int rua_count, ruf_count;         /* syntactically valid URIs in rua/ruf */
 	unsigned long ri;                 /* 86400 when absent */
-	char warning[160];                /* printable: the first tag that was ignored
-	                                   * or defaulted, "" when none */
+	char warning[160];                /* printable: the first thing that was
+	                                   * discarded or defaulted, "" when none */
+	bool p_invalid, sp_invalid, np_invalid;   /* present but not a valid value
+	                                   * (its first occurrence); the rules
+	                                   * above are already applied */
+	char psd;                         /* 'y', 'n' or 'u' (absent or invalid) */
 };
 
 /* Parses a record; false + printable reason when it is not valid DMARC. */
@@ -57,32 +61,56 @@ bool mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *
     char *why, size_t whylen);
 
 /*
- * Parser rules (RFC 7489 6.3/6.4, DMARCbis for np and t):
- * - Records over MP_DMARC_RECORD_MAX bytes, or holding NUL, control
- *   characters (other than SP and HTAB) or non-ASCII bytes are invalid.
- * - "v=DMARC1" must come first: tag name case-insensitive, value exactly
- *   "DMARC1" (the RFC says it must match precisely).
- * - Tags are "name=value" separated by ';' with optional whitespace.
- *   Empty segments (";;") are tolerated; a segment without '=' or with a
- *   bad tag name makes the record invalid, and so does a known tag given
- *   twice (DMARC uses the DKIM tag-list syntax, RFC 6376 3.2: duplicate
- *   tags invalidate the whole list). Unknown tags are ignored.
- * - p/sp/np: none|quarantine|reject (case-insensitive). If one of them
- *   is invalid, RFC 7489 6.6.3 step 6 applies: with at least one valid
- *   rua URI the record counts as "v=DMARC1; p=none" (policy_fallback),
- *   otherwise the record is invalid.
- * - A missing p is treated as p=none (DMARCbis; RFC 7489 would have
- *   required an rua for that), flagged in p_missing.
- * - pct, adkim, aspf, t, fo, rf, ri with a bad value take their default
- *   and the record stays valid, as RFC 7489 6.3 says ("syntax errors in
- *   the remainder of the record SHOULD be discarded in favor of default
- *   values"); rec->warning names the tag.
+ * Parser rules (RFC 9989 4.7, 4.8 and 4.10.1):
+ * - Only the v= tag can make a record invalid: "v=DMARC1" comes first,
+ *   the tag name case-insensitive, the value exactly "DMARC1" (4.7:
+ *   otherwise "the entire record MUST be ignored"), and no other byte in
+ *   that tag (a NUL, a control character or a non-ASCII byte there
+ *   fails it). A TXT string that fails this is not a DMARC record at all
+ *   (mp_dmarc_is_record).
+ * - Any other defect discards the one tag it is in and the rest stands
+ *   (4.8: "Syntax errors in the remainder of the record MUST be
+ *   discarded in favor of default values (if any) or ignored
+ *   outright"); rec->warning names the first thing discarded:
+ *   - a segment without '=' or with a bad tag name (ALPHA
+ *     *(ALPHA / DIGIT / "_"), at most 32 bytes) is dropped as if absent,
+ *     since which tag it meant cannot be known;
+ *   - unknown tags are ignored, without a warning (4.7);
+ *   - a known tag given again: the first occurrence counts, valid or
+ *     not, and later ones are ignored with a warning. So
+ *     "p=reject; p=none" is p=reject: nothing after the owner's first p
+ *     can lower it;
+ *   - a value holding NUL, a control character other than HTAB, DEL or
+ *     a non-ASCII byte discards its tag (for p/sp/np: that tag is
+ *     present but invalid, see below);
+ *   - CR, LF, VT and FF at the edge of a tag or of the record (a
+ *     trailing CR or CRLF) are skipped like whitespace, with a warning;
+ *     inside a value they discard the tag;
+ *   - pct, adkim, aspf, t, psd, fo, rf and ri with a bad value keep
+ *     their default; invalid URIs in rua/ruf are not counted.
+ * - p/sp/np: none|quarantine|reject (case-insensitive). A missing p is
+ *   p=none (4.7: "treated as if it included p=none"; p_missing). A p
+ *   that is present but invalid (4.10.1): with at least one valid rua
+ *   URI the record counts as "v=DMARC1; p=none" (policy_fallback, sp/np
+ *   dropped, reporting tags kept); without one the receiver "applies no
+ *   DMARC processing", so the parse fails (permerror). An invalid sp or
+ *   np is discarded alone and its fallback applies (np to sp, sp to p):
+ *   4.10.1 read literally would let "p=reject; sp=typo" deliver spoofs
+ *   of the domain itself, and the fallback can only be stricter than
+ *   what the owner meant. p_invalid/sp_invalid/np_invalid say which.
+ * - Bounds: a record over MP_DMARC_RECORD_MAX bytes is read up to its
+ *   last ';' before the bound (no tag is cut in two) and the tags past
+ *   it are ignored, with a warning; it is invalid only when no ';'
+ *   falls before the bound. More than MP_DMARC_MAX_TAGS tags only warns:
+ *   the parse is one pass, linear in the bounded length, and a cap that
+ *   dropped tags could drop the owner's p, which would fail open.
  */
 #define MP_DMARC_RECORD_MAX 4096
 #define MP_DMARC_MAX_TAGS   64
 
-/* True when the TXT string starts with "v=DMARC1" (RFC 7489 6.6.3 step 2):
- * a TXT record that does not is simply not a DMARC record. */
+/* True when the TXT string starts with a valid v=DMARC1 tag (RFC 9989
+ * 4.10 step 2): a TXT record that does not is simply not a DMARC record.
+ * A record over MP_DMARC_RECORD_MAX bytes may still be one. */
 bool mp_dmarc_is_record(const char *txt, size_t len);
 
 /*

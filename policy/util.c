@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,4 +284,31 @@ bool
 mp_deadline_expired(const struct mp_deadline *d)
 {
 	return mp_deadline_left(d) == 0;
+}
+
+void
+mp_setf(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dst == NULL || size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+}
+
+void
+mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (dstlen == 0)
+		return;
+	/* An escape takes four bytes: cap the input so that the common
+	 * case fits, then cut what is still too long. */
+	mp_printable(&b, src, len, dstlen > 4 ? dstlen - 4 : 0);
+	if (!mp_strlcpy(dst, mp_buf_str(&b), dstlen) && dstlen > 4)
+		memcpy(dst + dstlen - 4, "...", 4);
+	mp_buf_free(&b);
 }

@@ -56,6 +56,8 @@ char *mp_buf_steal(struct mp_buf *b);
  * into a log line, a report or a header.
  */
 void mp_printable(struct mp_buf *out, const char *src, size_t len, size_t max);
+/* src[0..len) made printable into dst[dstlen]; a cut is marked "...". */
+void mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len);
 
 /* Case-insensitive ASCII comparison that never depends on the locale. */
 int mp_strcasecmp(const char *a, const char *b);
@@ -65,6 +67,9 @@ void mp_ascii_lower(char *s);
 
 /* strlcpy semantics; returns true when src fit without truncation. */
 bool mp_strlcpy(char *dst, const char *src, size_t size);
+/* snprintf into dst[size], nothing when dst is NULL or size is 0 (a
+ * reason buffer the caller may leave out). */
+void mp_setf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Monotonic clock in milliseconds. */
 unsigned long long mp_now_ms(void);

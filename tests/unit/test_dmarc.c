@@ -57,8 +57,9 @@ static const struct rec_case rec_cases[] = {
 	{ "v=DMARC1; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, false, true, "no p=" },
 	/* RFC 7489 6.6.3 step 6: invalid p/sp/np with a valid rua is p=none */
 	{ "v=DMARC1; p=bogus; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "treated as p=none" },
-	{ "v=DMARC1; p=reject; sp=maybe; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "sp=maybe" },
-	{ "v=DMARC1; p=reject; np=r; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "np=r" },
+	/* An invalid sp or np is discarded alone: p=reject stands. */
+	{ "v=DMARC1; p=reject; sp=maybe; rua=mailto:d@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "sp=maybe" },
+	{ "v=DMARC1; p=reject; np=r; rua=mailto:d@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "np=r" },
 	/* bad secondary values take the default, the record stays valid */
 	{ "v=DMARC1; p=reject; pct=101", 0, true, R, U, U, 100, false, false, false, false, false, "pct=101" },
 	{ "v=DMARC1; p=reject; pct=50.5", 0, true, R, U, U, 100, false, false, false, false, false, "pct=" },
@@ -71,36 +72,90 @@ static const struct rec_case rec_cases[] = {
 	{ "v=DMARC1; p=reject; fo=2", 0, true, R, U, U, 100, false, false, false, false, false, "fo=" },
 	{ "v=DMARC1; p=reject; rua=not a uri", 0, true, R, U, U, 100, false, false, false, false, false, "rua=" },
 
-	/* hostile or invalid */
+	/*
+	 * RFC 9989 4.8: a defect discards its own tag, the rest stands. These
+	 * were permerror (no policy at all, so a spoof got through) under
+	 * the old all-or-nothing rule; the p that results is asserted.
+	 */
+	/* a repeated tag: the first occurrence counts, later ones are ignored */
+	{ "v=DMARC1; p=reject; p=none", 0, true, R, U, U, 100, false, false, false, false, false, "given twice" },
+	{ "v=DMARC1; p=reject; P=none", 0, true, R, U, U, 100, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; p=reject; p=reject", 0, true, R, U, U, 100, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; p=none; p=reject", 0, true, N, U, U, 100, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; v=DMARC1; p=reject", 0, true, R, U, U, 100, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; p=reject; v=DMARC2", 0, true, R, U, U, 100, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; p=reject; pct=10; pct=100", 0, true, R, U, U, 10, false, false, false, false, false, "twice" },
+	{ "v=DMARC1; p=reject; adkim=s; adkim=r; t=y; t=n", 0, true, R, U, U, 100, true, false, true, false, false, "twice" },
+	{ "v=DMARC1; p=reject; sp=quarantine; sp=none", 0, true, R, Q, U, 100, false, false, false, false, false, "twice" },
+	/* the first p is invalid: it still counts, a later valid one does not */
+	{ "v=DMARC1; p=bogus; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
+	{ "v=DMARC1; p=bogus; p=reject; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "p=bogus" },
+	/* a segment that is not name=value: dropped alone */
+	{ "v=DMARC1; p=reject; fo", 0, true, R, U, U, 100, false, false, false, false, false, "without '='" },
+	{ "v=DMARC1; fo; p=quarantine", 0, true, Q, U, U, 100, false, false, false, false, false, "without '=' ignored: fo" },
+	{ "v=DMARC1; p=reject; garbage", 0, true, R, U, U, 100, false, false, false, false, false, "without '='" },
+	{ "v=DMARC1; rua=mailto:a@example.org; junk junk; p=reject; aspf=s", 0, true, R, U, U, 100, false, true, false, false, false, "junk junk" },
+	/* bad tag names: dropped alone (an unknown tag would be ignored anyway) */
+	{ "v=DMARC1; p=reject; rua-x=mailto:d@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "tag name" },
+	{ "v=DMARC1; p=reject; =x", 0, true, R, U, U, 100, false, false, false, false, false, "tag name" },
+	{ "v=DMARC1; p=reject; 1x=y", 0, true, R, U, U, 100, false, false, false, false, false, "tag name" },
+	{ "v=DMARC1; p=reject; a-b=y", 0, true, R, U, U, 100, false, false, false, false, false, "tag name" },
+	{ "v=DMARC1; p=quarantine; x\x01y=1", 0, true, Q, U, U, 100, false, false, false, false, false, "tag name, tag ignored: x\\x01y" },
+	{ "v=DMARC1; p=reject; \xc3\xa9=1", 0, true, R, U, U, 100, false, false, false, false, false, "\\xc3\\xa9" },
+	{ "v=DMARC1; p=reject; x\0y=1", 25, true, R, U, U, 100, false, false, false, false, false, "x\\x00y" },
+	/* CR, LF, VT, FF at the edge of a tag or of the record: skipped */
+	{ "v=DMARC1; p=reject\r", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1; p=reject\r\n", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1; p=reject;\r\n", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1; p=reject \r\n \t", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1\r\n; p=reject", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1; p\n=\nreject\n; sp=none\v\f", 0, true, R, N, U, 100, false, false, false, false, false, "CR" },
+	{ "\r\nv=DMARC1; p=reject", 0, true, R, U, U, 100, false, false, false, false, false, "CR" },
+	{ "v=DMARC1\r\n", 0, true, N, U, U, 100, false, false, false, false, true, "CR" },
+	/* a bad byte inside a value discards that tag only */
+	{ "v=DMARC1; p=reject; rua=mailto:d@ex\xc3\xa4mple.org", 0, true, R, U, U, 100, false, false, false, false, false, "rua= holds byte \\xc3" },
+	{ "v=DMARC1; p=reject; rua=mailto:\x1b[31m@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "\\x1b" },
+	{ "v=DMARC1; p=reject; rua=mailto:a@example.org\r\nmailto:b@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "\\x0d" },
+	{ "v=DMARC1; p=reject; pct=5\x00", 26, true, R, U, U, 100, false, false, false, false, false, "pct= holds byte \\x00" },
+	{ "v=DMARC1; p=quarantine; adkim=s\x7f; aspf=s", 0, true, Q, U, U, 100, false, true, false, false, false, "\\x7f" },
+	{ "v=DMARC1; p=reject; future=\xff\x00\x01", 30, true, R, U, U, 100, false, false, false, false, false, NULL },
+	/* ... and in p, sp or np that tag is invalid: RFC 9989 4.10.1 applies */
+	{ "v=DMARC1; p=reject\0; p=none", 27, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
+	{ "v=DMARC1; p=r\xc3\xa9ject", 0, false, U, U, U, 0, false, false, false, false, false, "p=r\\xc3\\xa9ject" },
+	{ "v=DMARC1; p=reject\x7f", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
+	{ "v=DMARC1; p=reject\x7f; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "treated as p=none" },
+	{ "v=DMARC1; p=reject; sp=none\x01; rua=mailto:d@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "sp=none\\x01" },
+	{ "v=DMARC1; p=re ject", 0, false, U, U, U, 0, false, false, false, false, false, "p=re ject" },
+
+	/* invalid: only a v= tag that is missing, not first or not exact */
 	{ "", 0, false, U, U, U, 0, false, false, false, false, false, "empty" },
 	{ "v=DMARC2; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
 	{ "v=dmarc1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
 	{ "p=reject; v=DMARC1", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "x=1; v=DMARC1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "; v=DMARC1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
 	{ "v=DMARC1p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DMARC1 p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
 	{ "v=DMARC", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
 	{ "v=spf1 -all", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DMARC1\0", 9, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DMARC1\0; p=reject", 19, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DM\0ARC1; p=reject", 19, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "\0v=DMARC1; p=reject", 19, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v\x01=DMARC1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DMARC1\xc2\xa0; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=\xef\xbc\xa4MARC1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ ";;;", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "\r\n", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	/* RFC 9989 4.10.1: an invalid p, sp or np without a valid rua */
 	{ "v=DMARC1; p=bogus", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
 	{ "v=DMARC1; p=r", 0, false, U, U, U, 0, false, false, false, false, false, "p=r" },
 	{ "v=DMARC1; p=rej", 0, false, U, U, U, 0, false, false, false, false, false, "p=rej" },
-	{ "v=DMARC1; p=reject; sp=maybe", 0, false, U, U, U, 0, false, false, false, false, false, "sp=maybe" },
-	{ "v=DMARC1; p=reject; np=", 0, false, U, U, U, 0, false, false, false, false, false, "np=" },
+	{ "v=DMARC1; p=reject; sp=maybe", 0, true, R, U, U, 100, false, false, false, false, false, "sp=maybe" },
+	{ "v=DMARC1; p=reject; np=", 0, true, R, U, U, 100, false, false, false, false, false, "np=" },
 	{ "v=DMARC1; p=bogus; rua=nonsense", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
-	{ "v=DMARC1; p=none; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "twice" },
-	{ "v=DMARC1; p=reject; P=none", 0, false, U, U, U, 0, false, false, false, false, false, "twice" },
-	{ "v=DMARC1; v=DMARC1; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "twice" },
-	{ "v=DMARC1; p=reject; pct=10; pct=100", 0, false, U, U, U, 0, false, false, false, false, false, "twice" },
-	{ "v=DMARC1; p=reject; garbage", 0, false, U, U, U, 0, false, false, false, false, false, "without '='" },
-	{ "v=DMARC1; p=reject; =x", 0, false, U, U, U, 0, false, false, false, false, false, "tag name" },
-	{ "v=DMARC1; p=reject; 1x=y", 0, false, U, U, U, 0, false, false, false, false, false, "tag name" },
-	{ "v=DMARC1; p=reject; a-b=y", 0, false, U, U, U, 0, false, false, false, false, false, "tag name" },
-	{ "v=DMARC1; p=reject\0; p=none", 27, false, U, U, U, 0, false, false, false, false, false, "NUL" },
-	{ "v=DMARC1\0", 9, false, U, U, U, 0, false, false, false, false, false, "NUL" },
-	{ "v=DMARC1; p=reject\r\n", 0, false, U, U, U, 0, false, false, false, false, false, "control" },
-	{ "v=DMARC1; p=reject; rua=mailto:\x1b[31m@example.org", 0, false, U, U, U, 0, false, false, false, false, false, "control" },
-	{ "v=DMARC1; p=r\xc3\xa9ject", 0, false, U, U, U, 0, false, false, false, false, false, "non-ASCII" },
-	{ "v=DMARC1; p=reject\x7f", 0, false, U, U, U, 0, false, false, false, false, false, "control" },
-	{ "v=", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
-	{ ";;;", 0, false, U, U, U, 0, false, false, false, false, false, "v=DMARC1" },
+	{ "v=DMARC1; p=bogus; rua=mailto:d@ex\xc3\xa4mple.org", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
 };
 
 START_TEST(record_table)
@@ -167,21 +222,59 @@ START_TEST(record_oversized)
 	ck_assert_uint_lt(strlen(rec.rua), sizeof(rec.rua));
 	ck_assert(strstr(rec.rua, "...") != NULL);
 
-	/* over the record limit */
+	/* over the record limit: the tags before the last ';' under the
+	 * bound are read, the rest ignored (was: invalid, so no policy) */
 	mp_buf_reset(&b);
 	mp_buf_puts(&b, "v=DMARC1; p=reject; x=");
 	while (b.len <= MP_DMARC_RECORD_MAX)
 		mp_buf_putc(&b, 'a');
+	mp_buf_puts(&b, "; p=none; sp=none");
+	ck_assert(mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.p, MP_DMARC_P_REJECT);
+	ck_assert_int_eq(rec.sp, MP_DMARC_P_UNSET);
+	ck_assert(strstr(why, "too long") != NULL);
+	ck_assert(strstr(rec.warning, "tags past byte 18 ignored") != NULL);
+
+	/* a p that starts under the bound but ends past it is not cut into
+	 * an invalid "p=rej": it is ignored whole, so p is missing */
+	mp_buf_reset(&b);
+	mp_buf_puts(&b, "v=DMARC1; x=");
+	while (b.len < MP_DMARC_RECORD_MAX - 3)
+		mp_buf_putc(&b, 'a');
+	mp_buf_puts(&b, "; p=reject");
+	ck_assert_uint_gt(b.len, MP_DMARC_RECORD_MAX);
+	ck_assert(mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.p, MP_DMARC_P_NONE);
+	ck_assert(rec.p_missing);
+
+	/* no ';' before the bound: nothing can be read */
+	mp_buf_reset(&b);
+	mp_buf_puts(&b, "v=DMARC1");
+	while (b.len <= MP_DMARC_RECORD_MAX)
+		mp_buf_putc(&b, ' ');
+	mp_buf_puts(&b, "; p=reject");
 	ck_assert(!mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
 	ck_assert(strstr(why, "too long") != NULL);
 
-	/* too many tags */
+	/* exactly at the bound: read whole, no warning */
 	mp_buf_reset(&b);
-	mp_buf_puts(&b, "v=DMARC1; p=reject");
+	mp_buf_puts(&b, "v=DMARC1; p=quarantine; x=");
+	while (b.len < MP_DMARC_RECORD_MAX)
+		mp_buf_putc(&b, 'a');
+	ck_assert(mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.p, MP_DMARC_P_QUARANTINE);
+	ck_assert_str_eq(rec.warning, "");
+
+	/* too many tags: a warning, and a p after them still counts (a cap
+	 * that dropped it would fail open) */
+	mp_buf_reset(&b);
+	mp_buf_puts(&b, "v=DMARC1");
 	for (int i = 0; i < MP_DMARC_MAX_TAGS; i++)
 		mp_buf_printf(&b, "; x%d=1", i);
-	ck_assert(!mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
-	ck_assert(strstr(why, "tags") != NULL);
+	mp_buf_puts(&b, "; p=reject; p=none");
+	ck_assert(mp_dmarc_record_parse(b.data, b.len, &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.p, MP_DMARC_P_REJECT);
+	ck_assert(strstr(rec.warning, "more than 64 tags") != NULL);
 
 	/* a truncated record: every prefix, in a buffer of exactly its size
 	 * (so that ASan sees any over-read), parses or fails cleanly */
@@ -206,6 +299,150 @@ START_TEST(record_oversized)
 }
 END_TEST
 
+/*
+ * The issue 11 examples, each through the parser: none may leave the
+ * domain without its p=reject.
+ */
+START_TEST(record_keeps_p_reject)
+{
+	static const char *const txts[] = {
+		"v=DMARC1; p=reject; fo",
+		"v=DMARC1; p=reject; rua-x=mailto:d@example.org",
+		"v=DMARC1; p=reject; p=none",
+		"v=DMARC1; p=reject; p=quarantine; p=none",
+		"v=DMARC1; P=Reject; p=none; P=none",
+		"v=DMARC1; p=reject\r",
+		"v=DMARC1; p=reject; rua=mailto:d\xc3\xa9@example.org",
+		"v=DMARC1; p=reject; rua=mailto:d@example.org; rua=\xff",
+		"v=DMARC1; p=reject; =; ==; ;=;",
+		"v=DMARC1; p=reject; x=\x01\x02\x03",
+	};
+	struct mp_dmarc_record rec;
+	char why[256];
+
+	for (size_t i = 0; i < MP_ARRAY_SIZE(txts); i++) {
+		ck_assert_msg(mp_dmarc_record_parse(txts[i], strlen(txts[i]), &rec, why,
+		    sizeof(why)), "case %zu: %s", i, why);
+		ck_assert_msg(rec.p == MP_DMARC_P_REJECT, "case %zu: p=%s", i,
+		    mp_dmarc_policy_str(rec.p));
+		ck_assert(!rec.policy_fallback && !rec.p_missing);
+	}
+}
+END_TEST
+
+/*
+ * Every byte value at every position of the rua value, and just after
+ * it: the rua tag may go, p=reject and adkim=s never do.
+ */
+START_TEST(record_byte_sweep_value)
+{
+	static const char head[] = "v=DMARC1; p=reject; rua=mailto:d@example.org";
+	static const char tail[] = "; adkim=s";
+	const size_t vstart = strlen("v=DMARC1; p=reject; rua=");
+	struct mp_dmarc_record rec;
+	char txt[128], why[256];
+
+	for (int c = 0; c < 256; c++) {
+		for (size_t pos = vstart; pos <= strlen(head); pos++) {
+			bool edge = pos == vstart || pos == strlen(head);
+			bool junk = c == '\r' || c == '\n' || c == '\v' || c == '\f';
+			size_t n = 0;
+
+			if (c == ';')
+				continue;   /* a separator, not a byte in the value */
+			memcpy(txt, head, pos);
+			n = pos;
+			txt[n++] = (char)c;
+			memcpy(txt + n, head + pos, strlen(head) - pos);
+			n += strlen(head) - pos;
+			memcpy(txt + n, tail, strlen(tail));
+			n += strlen(tail);
+			ck_assert_msg(mp_dmarc_record_parse(txt, n, &rec, why, sizeof(why)),
+			    "byte %#x at %zu: %s", c, pos, why);
+			ck_assert_int_eq(rec.p, MP_DMARC_P_REJECT);
+			ck_assert(rec.adkim_strict);
+			for (const char *w = rec.warning; *w; w++)
+				ck_assert((unsigned char)*w >= 0x20 && (unsigned char)*w < 0x7f);
+			for (const char *w = rec.rua; *w; w++)
+				ck_assert((unsigned char)*w >= 0x20 && (unsigned char)*w < 0x7f);
+			/* a byte no value may hold discards the rua, and says so */
+			if ((c < 0x20 && c != '\t' && !(edge && junk)) || c >= 0x7f) {
+				ck_assert_str_eq(rec.rua, "");
+				ck_assert_int_eq(rec.rua_count, 0);
+				ck_assert_msg(strstr(rec.warning, "rua= holds byte") != NULL,
+				    "byte %#x at %zu: %s", c, pos, rec.warning);
+			}
+		}
+	}
+}
+END_TEST
+
+/* Any byte other than whitespace inside the v= tag makes the record
+ * invalid, and mp_dmarc_is_record agrees with the parser. */
+START_TEST(record_byte_sweep_version)
+{
+	static const char rec_txt[] = "v=DMARC1; p=reject";
+	struct mp_dmarc_record rec;
+	char txt[64], why[256];
+
+	for (int c = 0; c < 256; c++) {
+		for (size_t pos = 1; pos < 8; pos++) {
+			size_t n = strlen(rec_txt) + 1;
+			bool ok;
+
+			if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+			    c == '\f')
+				continue;
+			memcpy(txt, rec_txt, pos);
+			txt[pos] = (char)c;
+			memcpy(txt + pos + 1, rec_txt + pos, strlen(rec_txt) - pos);
+			ok = mp_dmarc_record_parse(txt, n, &rec, why, sizeof(why));
+			ck_assert_msg(!ok, "byte %#x at %zu parsed", c, pos);
+			ck_assert(strstr(why, "v=DMARC1") != NULL);
+			ck_assert(!mp_dmarc_is_record(txt, n));
+		}
+	}
+}
+END_TEST
+
+START_TEST(record_new_fields)
+{
+	struct mp_dmarc_record rec;
+	char why[256];
+	const char *txt;
+
+	txt = "v=DMARC1; p=reject; psd=Y";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.psd, 'y');
+	txt = "v=DMARC1; p=reject; psd=n; psd=y";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.psd, 'n');
+	txt = "v=DMARC1; p=reject; psd=maybe";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.psd, 'u');
+	ck_assert(strstr(rec.warning, "psd=maybe") != NULL);
+	txt = "v=DMARC1; p=reject";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert_int_eq(rec.psd, 'u');
+	ck_assert(!rec.p_invalid && !rec.sp_invalid && !rec.np_invalid);
+
+	/* which policy tag was invalid, for the evaluation to report */
+	txt = "v=DMARC1; p=reject; np=sometimes; rua=mailto:d@example.org";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert(!rec.policy_fallback);
+	ck_assert_int_eq(rec.p, MP_DMARC_P_REJECT);
+	ck_assert(!rec.p_invalid && !rec.sp_invalid && rec.np_invalid);
+	txt = "v=DMARC1; p=nope; sp=reject; sp=x; rua=mailto:d@example.org";
+	ck_assert(mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert(rec.p_invalid && !rec.sp_invalid && !rec.np_invalid);
+
+	/* a discarded rua does not count toward the p=none fallback */
+	txt = "v=DMARC1; p=nope; rua=mailto:d@\xc3\xa9xample.org";
+	ck_assert(!mp_dmarc_record_parse(txt, strlen(txt), &rec, why, sizeof(why)));
+	ck_assert(strstr(why, "no valid rua") != NULL);
+}
+END_TEST
+
 START_TEST(is_record)
 {
 	ck_assert(mp_dmarc_is_record("v=DMARC1; p=reject", 18));
@@ -214,6 +451,11 @@ START_TEST(is_record)
 	/* a DMARC record, even if broken: it counts toward "several records" */
 	ck_assert(mp_dmarc_is_record("v=DMARC1; p=bogus", 17));
 	ck_assert(!mp_dmarc_is_record("v=spf1 -all", 11));
+	/* a stray line end around the v= tag does not hide the record */
+	ck_assert(mp_dmarc_is_record("v=DMARC1\r\n", 10));
+	ck_assert(mp_dmarc_is_record("v=DMARC1\r\n; p=reject", 20));
+	ck_assert(!mp_dmarc_is_record("v=DMARC1\0", 9));
+	ck_assert(!mp_dmarc_is_record("v=DMARC1x; p=reject", 19));
 	ck_assert(!mp_dmarc_is_record("v=DMARC10", 9));
 	ck_assert(!mp_dmarc_is_record("v=DMARC", 7));
 	ck_assert(!mp_dmarc_is_record("google-site-verification=x", 26));
@@ -576,10 +818,11 @@ START_TEST(broken_records)
 	eval("fallback" Z, SPF_OTHER, NULL, false, 0, &o);
 	expect(&o, MP_DMARC_FAIL, N, N, "fallback" Z, false);
 	ck_assert(o.rec.policy_fallback);
-	/* a NUL byte: invalid, and the record is shown escaped */
+	/* a NUL byte in p: p is invalid and there is no rua, so RFC 9989
+	 * 4.10.1 applies no policy; the record is shown escaped */
 	eval("nul" Z, SPF_OTHER, NULL, false, 0, &o);
 	expect(&o, MP_DMARC_PERMERROR, U, N, "nul" Z, false);
-	ck_assert(strstr(o.reason, "NUL") != NULL);
+	ck_assert(strstr(o.reason, "p=reject\\x00") != NULL);
 	ck_assert_str_eq(o.record, "v=DMARC1; p=reject\\x00");
 	/* a broken record at the From domain: no fallback to the org record */
 	eval("bad.parent" Z, SPF_OTHER, NULL, false, 0, &o);
@@ -765,6 +1008,10 @@ make_suite(void)
 	tcase_add_loop_test(tc, record_table, 0, (int)MP_ARRAY_SIZE(rec_cases));
 	tcase_add_test(tc, record_fields);
 	tcase_add_test(tc, record_oversized);
+	tcase_add_test(tc, record_keeps_p_reject);
+	tcase_add_test(tc, record_byte_sweep_value);
+	tcase_add_test(tc, record_byte_sweep_version);
+	tcase_add_test(tc, record_new_fields);
 	tcase_add_test(tc, is_record);
 	tcase_add_test(tc, strings);
 	tcase_add_test(tc, alignment_real_psl);
