@@ -22,9 +22,16 @@
  *    MX names is a permerror, more than 10 PTR names are cut to 10 (libspf2
  *    gives permerror for PTR too, although the sender does not control the
  *    PTR records of the client).
- *  - It skips PTR-validation names whose address lookup fails, and treats a
- *    failed PTR lookup as "no match" (RFC 7208 5.5); libspf2 turns both
- *    into temperror.
+ *  - A PTR name (ptr mechanism, %{p}) that does not exist just does not
+ *    match. A timeout in the ptr and %{p} lookups ends the check with
+ *    temperror at once (RFC 7208 5.5 would skip the name, and a sender's
+ *    zone that never answers would then hold the check until the deadline,
+ *    spending the DMARC lookup's budget: issue 11); other failures there
+ *    are skipped as RFC 7208 5.5 says, counted as void lookups. libspf2
+ *    turns all of them into temperror.
+ *  - It expands domain-specs with ',' or '/' delimiters or an 'R'
+ *    transformer itself (RFC 7208 7.1 allows them; libspf2 refuses them):
+ *    see MACRO_MARK.
  *  - It bypasses libspf2's "localhost always passes" rule by calling
  *    SPF_record_interpret() directly.
  *  - It keeps a deadline: once it has passed, every lookup fails and the
@@ -737,17 +744,24 @@ dns_query(struct mp_dns *dns, const struct mp_deadline *deadline, const char *na
 	char qname[SPF_NAME_MAX + 1];
 	struct mp_dns_result *res;
 	enum mp_dns_status st;
-	size_t have = 0;
+	size_t have = 0, len;
 
 	*res_r = NULL;
 	if (*name == '\0')
 		return MP_DNS_NXDOMAIN;
-	/* RFC 7208 7.3: an expanded name over 253 bytes loses labels on the left. */
-	while (strlen(name) > SPF_NAME_MAX + (name[strlen(name) - 1] == '.')) {
+	/*
+	 * RFC 7208 7.3: an expanded name over 253 bytes (a trailing dot
+	 * aside) loses labels on the left. The loop runs only while len >
+	 * SPF_NAME_MAX, so name[len - 1] is in bounds; a name that would lose
+	 * every label (one long label and a dot) names nothing.
+	 */
+	len = strlen(name);
+	while (len > SPF_NAME_MAX && !(len == SPF_NAME_MAX + 1 && name[len - 1] == '.')) {
 		const char *dot = strchr(name, '.');
 
-		if (dot == NULL)
+		if (dot == NULL || dot[1] == '\0')
 			return MP_DNS_NXDOMAIN;
+		len -= (size_t)(dot + 1 - name);
 		name = dot + 1;
 	}
 	if (!query_name_ok(name, qname))
@@ -867,24 +881,30 @@ struct client {
 
 #define CIDR0_MARK ".mp-cidr0.invalid"
 
+/* Is name marked with CIDR0_MARK? *n_r: its length without the mark. */
 static bool
-strip_cidr0(const char *name, char *out, size_t outlen)
+cidr0_marked(const char *name, size_t *n_r)
 {
 	size_t n = strlen(name), m = strlen(CIDR0_MARK);
-	bool marked;
 
 	if (n > m && name[n - 1] == '.')
 		n--;
-	marked = n > m && mp_strncasecmp(name + n - m, CIDR0_MARK, m) == 0;
-	if (marked)
-		n -= m;
-	else
-		n = strlen(name);
-	/*
-	 * Too long for out: drop whole labels on the left, as RFC 7208 7.3
-	 * does. Never cut on the right: that would drop the real domain and
-	 * query a name made only of macro text the sender chose.
-	 */
+	if (n > m && mp_strncasecmp(name + n - m, CIDR0_MARK, m) == 0) {
+		*n_r = n - m;
+		return true;
+	}
+	*n_r = strlen(name);
+	return false;
+}
+
+/*
+ * name[0..n) into out. Too long for out: drop whole labels on the left,
+ * as RFC 7208 7.3 does. Never cut on the right: that would drop the real
+ * domain and query a name made only of macro text the sender chose.
+ */
+static void
+cut_left(const char *name, size_t n, char *out, size_t outlen)
+{
 	while (n >= outlen) {
 		const char *dot = memchr(name, '.', n);
 
@@ -897,7 +917,6 @@ strip_cidr0(const char *name, char *out, size_t outlen)
 	}
 	memcpy(out, name, n);
 	out[n] = '\0';
-	return marked;
 }
 
 /*
@@ -953,6 +972,11 @@ struct spf_eval {
 
 	char exp_text[256];             /* what get_exp last produced */
 	bool exp_ok;
+
+	/* include and redirect targets expanded here (see MACRO_MARK);
+	 * libspf2's cur_dom points into this while it evaluates them */
+	char own_dom[SPF_MAX_TERMS + 1][SPF_NAME_MAX + 1];
+	int nown;
 
 	/* for the explanation macros */
 	struct client client;
@@ -1057,41 +1081,71 @@ count_void(struct spf_eval *ev, const char *name)
 	return false;
 }
 
+/* ctx: "" or what the lookup was for, e.g. " while validating ptr" */
 static void
-decide_temp(struct spf_eval *ev, enum mp_dns_status st, const char *type, const char *name)
+decide_temp(struct spf_eval *ev, enum mp_dns_status st, const char *type, const char *name,
+    const char *ctx)
 {
 	struct mp_buf b = MP_BUF_INIT;
 
 	mp_printable(&b, name, strlen(name), 100);
 	if (st == MP_DNS_TIMEOUT && mp_deadline_expired(ev->deadline))
-		decide(ev, MP_SPF_TEMPERROR, "deadline passed while looking up %s %s",
-		    type, mp_buf_str(&b));
+		decide(ev, MP_SPF_TEMPERROR, "deadline passed while looking up %s of %s%s",
+		    type, mp_buf_str(&b), ctx);
 	else
-		decide(ev, MP_SPF_TEMPERROR, "DNS %s looking up %s %s",
-		    mp_dns_status_str(st), type, mp_buf_str(&b));
+		decide(ev, MP_SPF_TEMPERROR, "DNS %s looking up %s of %s%s",
+		    mp_dns_status_str(st), type, mp_buf_str(&b), ctx);
 	mp_buf_free(&b);
+}
+
+/*
+ * Whether a failed lookup (not NXDOMAIN or NODATA) of the ptr mechanism
+ * or of %{p} validation may be passed over as RFC 7208 5.5 says (the name
+ * is skipped, the PTR lookup does not match): not a timeout. A sender
+ * whose zone never answers would otherwise hold the check until the
+ * deadline and spend the budget of the DMARC lookup (issue 11); RFC 7208
+ * 4.6.4 and 11.1 let a verifier bound that work, so a timeout ends the
+ * check with temperror. Other failures come back fast (a CNAME loop is a
+ * SERVFAIL, suite case ptr-cname-loop) and are counted as void lookups,
+ * so that there are at most SPF_MAX_VOID of them.
+ */
+static bool
+ptr_failure_skipped(struct spf_eval *ev, enum mp_dns_status st, const char *name)
+{
+	if (st == MP_DNS_TIMEOUT)
+		return false;
+	return count_void(ev, name);
 }
 
 /*
  * The answer to libspf2 for a lookup that found nothing (st is not OK).
  * NXDOMAIN and NODATA count as a void lookup unless not_void, and the
- * one past the limit aborts the evaluation. A temporary failure is "no
- * such host" when skip_temp, else it decides temperror and aborts.
+ * one past the limit aborts the evaluation. Another failure decides
+ * temperror and aborts, except for a ptr lookup (ptr: the PTR lookup,
+ * or the address lookup of a name from its answer) that
+ * ptr_failure_skipped() passes over.
  */
 static SPF_dns_rr_t *
 rr_empty(struct spf_eval *ev, const char *domain, ns_type type, enum mp_dns_status st,
-    const char *name, bool not_void, bool skip_temp, const char *what)
+    const char *name, bool not_void, bool ptr, const char *what)
 {
 	if (st == MP_DNS_NXDOMAIN || st == MP_DNS_NODATA) {
 		if (!not_void && !count_void(ev, name))
 			return rr_abort(ev, domain, type);
 		return rr_new(ev, domain, type, st == MP_DNS_NXDOMAIN ? HOST_NOT_FOUND : NO_DATA);
 	}
-	if (skip_temp)
+	if (ptr && ptr_failure_skipped(ev, st, name))
 		return rr_new(ev, domain, type, HOST_NOT_FOUND);
-	decide_temp(ev, st, what, name);
+	decide_temp(ev, st, what, name, !ptr ? "" :
+	    type == ns_t_ptr ? " for ptr or %{p}" : " while validating ptr or %{p}");
 	return rr_abort(ev, domain, type);
 }
+
+static bool layer_name(struct spf_eval *ev, const char *raw, bool strict, char *out,
+    size_t outlen, bool *ptr_r);
+static SPF_dns_rr_t *ptr_emulate(struct spf_eval *ev, const char *domain, ns_type type,
+    const char *target);
+static const char *own_target(struct spf_eval *ev, const char *raw);
 
 static SPF_dns_rr_t *
 lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
@@ -1100,10 +1154,14 @@ lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
 	struct mp_dns_result *res;
 	enum mp_dns_status st;
 	SPF_dns_rr_t *rr;
-	bool sub = false, sub_ptr = false, cidr0;
+	bool sub = false, sub_ptr = false, cidr0, ptr_term;
 	char name[SPF_NAME_MAX + 40], cmp[SPF_NAME_MAX + 1];
 
-	cidr0 = strip_cidr0(domain, name, sizeof(name));
+	cidr0 = layer_name(ev, domain, true, name, sizeof(name), &ptr_term);
+	if (ev->decided)
+		return rr_abort(ev, domain, type);
+	if (ptr_term)
+		return ptr_emulate(ev, domain, type, name);
 	if (ev->ipending < ev->npending && query_name_ok(name, cmp) &&
 	    mp_strcasecmp(cmp, ev->pending[ev->ipending]) == 0) {
 		sub = true;
@@ -1134,10 +1192,10 @@ lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
 		}
 		break;
 	default:
-		/* RFC 7208 5.5: a name from a PTR answer whose address lookup
-		 * fails is skipped; libspf2 would make it a temperror. */
-		rr = rr_empty(ev, domain, type, st, name, sub, sub_ptr,
-		    type == ns_t_a ? "A" : "AAAA");
+		/* A name from a PTR answer (the ptr mechanism, or %{p}) that
+		 * does not exist just does not match; a failed lookup ends the
+		 * check (rr_empty). */
+		rr = rr_empty(ev, domain, type, st, name, sub, sub_ptr, type == ns_t_a ? "A" : "AAAA");
 		break;
 	}
 	mp_dns_result_free(&res);
@@ -1147,7 +1205,7 @@ lookup_addr(struct spf_eval *ev, const char *domain, ns_type type)
 static SPF_dns_rr_t *
 lookup_names(struct spf_eval *ev, const char *domain, ns_type type)
 {
-	bool ptr = type == ns_t_ptr, cidr0;
+	bool ptr = type == ns_t_ptr, cidr0, ptr_term;
 	enum mp_dns_type dt = ptr ? MP_DNS_PTR : MP_DNS_MX;
 	struct mp_dns_result *res;
 	enum mp_dns_status st;
@@ -1155,7 +1213,9 @@ lookup_names(struct spf_eval *ev, const char *domain, ns_type type)
 	size_t names = 0;
 	char name[SPF_NAME_MAX + 40];
 
-	cidr0 = strip_cidr0(domain, name, sizeof(name));
+	cidr0 = layer_name(ev, domain, true, name, sizeof(name), &ptr_term);
+	if (ev->decided)
+		return rr_abort(ev, domain, type);
 	ev->npending = ev->ipending = 0;
 	/* A PTR lookup is the ptr mechanism or the %{p} macro: both count
 	 * (the macro is rare; RFC 7208 discourages both). */
@@ -1206,9 +1266,9 @@ lookup_names(struct spf_eval *ev, const char *domain, ns_type type)
 		break;
 	default:
 		/* A missing PTR is the client's business, not the domain's: not
-		 * a void lookup; and a failed PTR lookup makes ptr not match
-		 * (RFC 7208 5.5). */
-		rr = rr_empty(ev, domain, type, st, name, ptr, ptr, "MX");
+		 * a void lookup, and ptr does not match; for a failed PTR
+		 * lookup see ptr_failure_skipped(). */
+		rr = rr_empty(ev, domain, type, st, name, ptr, ptr, ptr ? "PTR" : "MX");
 		break;
 	}
 	mp_dns_result_free(&res);
@@ -1259,6 +1319,9 @@ layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp, SP
 	 * to the record above, which count_term cannot see. */
 	if (!count_term(ev, "include/redirect of ", domain))
 		return SPF_E_DNS_ERROR;
+	domain = own_target(ev, domain);
+	if (ev->decided)
+		return SPF_E_DNS_ERROR;
 	if (mp_strcasecmp(domain, ev->top_domain) == 0)
 		ev->top_terms--;
 	fetch_record(ev->dns, ev->deadline, domain, &f);
@@ -1302,13 +1365,29 @@ layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp, SP
  * 7.3) is expanded here: it is short and has no DNS limits to enforce.
  */
 
-/* transformers and delimiters of one macro, applied to value */
+/* The client address as text, as %{c} and %{i} (IPv4) show it. */
+static void
+client_ipstr(const struct spf_eval *ev, char out[INET6_ADDRSTRLEN])
+{
+	if (ev->client.family == AF_INET)
+		inet_ntop(AF_INET, &ev->client.v4, out, INET6_ADDRSTRLEN);
+	else
+		inet_ntop(AF_INET6, &ev->client.v6, out, INET6_ADDRSTRLEN);
+}
+
+/*
+ * Transformers and delimiters of one macro, applied to value (RFC 7208
+ * 7.3): split on any of the delimiters ('.' when none is given), reverse,
+ * keep the rightmost digits parts, join with '.'. Every part is kept,
+ * however many: dropping some would change which name is queried.
+ */
 static void
 macro_apply(struct mp_buf *out, const char *value, unsigned digits, bool reverse,
     const char *delims, size_t ndelims, bool url)
 {
-	const char *parts[128];
-	size_t lens[128], n = 0, first;
+	size_t len = strlen(value), n = 1, k = 0, first;
+	const char **parts;
+	size_t *lens;
 	const char *p = value;
 	struct mp_buf joined = MP_BUF_INIT;
 
@@ -1316,33 +1395,36 @@ macro_apply(struct mp_buf *out, const char *value, unsigned digits, bool reverse
 		delims = ".";
 		ndelims = 1;
 	}
+	for (size_t i = 0; i < len; i++)
+		if (memchr(delims, value[i], ndelims) != NULL)
+			n++;
+	parts = xcalloc(n, sizeof(*parts));
+	lens = xcalloc(n, sizeof(*lens));
 	for (;;) {
 		size_t l = 0;
 
 		while (p[l] != '\0' && memchr(delims, p[l], ndelims) == NULL)
 			l++;
-		if (n < MP_ARRAY_SIZE(parts)) {
-			parts[n] = p;
-			lens[n] = l;
-			n++;
-		}
-		if (p[l] == '\0')
+		parts[k] = p;
+		lens[k] = l;
+		k++;
+		if (p[l] == '\0' || k == n)
 			break;
 		p += l + 1;
 	}
 	if (reverse) {
-		for (size_t i = 0; i < n / 2; i++) {
+		for (size_t i = 0; i < k / 2; i++) {
 			const char *tp = parts[i];
 			size_t tl = lens[i];
 
-			parts[i] = parts[n - 1 - i];
-			lens[i] = lens[n - 1 - i];
-			parts[n - 1 - i] = tp;
-			lens[n - 1 - i] = tl;
+			parts[i] = parts[k - 1 - i];
+			lens[i] = lens[k - 1 - i];
+			parts[k - 1 - i] = tp;
+			lens[k - 1 - i] = tl;
 		}
 	}
-	first = digits > 0 && digits < n ? n - digits : 0;
-	for (size_t i = first; i < n; i++) {
+	first = digits > 0 && digits < k ? k - digits : 0;
+	for (size_t i = first; i < k; i++) {
 		if (i > first)
 			mp_buf_putc(&joined, '.');
 		mp_buf_append(&joined, parts[i], lens[i]);
@@ -1356,17 +1438,23 @@ macro_apply(struct mp_buf *out, const char *value, unsigned digits, bool reverse
 			mp_buf_printf(out, "%%%02X", c);
 	}
 	mp_buf_free(&joined);
+	free(parts);
+	free(lens);
 }
 
-/* Does the client address appear among name's addresses? */
-static bool
-name_has_client(struct spf_eval *ev, const char *name)
+/*
+ * Does the client address appear among name's addresses? 1 yes, 0 no
+ * (including NXDOMAIN and NODATA), -1 the lookup failed (*st_r says how).
+ */
+static int
+name_has_client(struct spf_eval *ev, const char *name, enum mp_dns_status *st_r)
 {
 	enum mp_dns_type dt = ev->client.family == AF_INET ? MP_DNS_A : MP_DNS_AAAA;
 	struct mp_dns_result *res;
-	bool found = false;
+	int found = 0;
 
-	if (dns_query(ev->dns, ev->deadline, name, dt, &res) == MP_DNS_OK) {
+	*st_r = dns_query(ev->dns, ev->deadline, name, dt, &res);
+	if (*st_r == MP_DNS_OK) {
 		for (size_t i = 0; i < res->count && !found; i++) {
 			if (res->rr[i].type != dt)
 				continue;
@@ -1375,67 +1463,113 @@ name_has_client(struct spf_eval *ev, const char *name)
 			else
 				found = memcmp(&res->rr[i].aaaa, &ev->client.v6, 16) == 0;
 		}
-	}
+	} else if (*st_r != MP_DNS_NXDOMAIN && *st_r != MP_DNS_NODATA)
+		found = -1;
 	mp_dns_result_free(&res);
 	return found;
 }
 
-/* %{p} (RFC 7208 7.3): a validated name of the client, preferring the
- * current domain and its subdomains; "unknown" when there is none. */
-static void
-validated_name(struct spf_eval *ev, const char *ipstr, char *out, size_t outlen)
+/* name is d or a subdomain of d (case-insensitive, trailing dots aside). */
+static bool
+name_in_domain(const char *name, const char *d)
 {
-	char rev[128], best[SPF_NAME_MAX + 1] = "";
+	size_t nl = strlen(name), dl = strlen(d);
+
+	if (nl > 0 && name[nl - 1] == '.')
+		nl--;
+	if (dl > 0 && d[dl - 1] == '.')
+		dl--;
+	if (dl == 0 || nl < dl)
+		return false;
+	if (nl > dl && name[nl - dl - 1] != '.')
+		return false;
+	return mp_strncasecmp(name + nl - dl, d, dl) == 0;
+}
+
+/*
+ * %{p} (RFC 7208 7.3): a validated name of the client, preferring d and
+ * its subdomains; "unknown" when there is none. A lookup that fails
+ * (timeout, SERVFAIL) stops the search at once: in a domain-spec (strict)
+ * it ends the check with temperror and false is returned, in an
+ * explanation the name is "unknown". A sender's zone that never answers
+ * must not hold the check until the deadline (issue 11).
+ */
+static bool
+validated_name(struct spf_eval *ev, const char *d, bool strict, char *out, size_t outlen)
+{
+	char ipstr[INET6_ADDRSTRLEN], rev[128], best[SPF_NAME_MAX + 1] = "";
 	struct mp_dns_result *res;
-	const char *d = cur_dom(ev);
+	enum mp_dns_status st;
 	int rank = 0, checked = 0;
 
 	mp_strlcpy(out, "unknown", outlen);
+	client_ipstr(ev, ipstr);
 	if (!mp_dns_reverse_name(ipstr, rev, sizeof(rev)))
-		return;
-	if (dns_query(ev->dns, ev->deadline, rev, MP_DNS_PTR, &res) == MP_DNS_OK) {
-		for (size_t i = 0; i < res->count && checked < SPF_MAX_NAMES && rank < 3; i++) {
-			char name[SPF_NAME_MAX + 1];
-			size_t nl, dl = strlen(d);
-			int r;
+		return true;
+	if (strict && !count_term(ev, "%{p} (PTR lookup of ", rev))
+		return false;
+	st = dns_query(ev->dns, ev->deadline, rev, MP_DNS_PTR, &res);
+	if (st != MP_DNS_OK && st != MP_DNS_NXDOMAIN && st != MP_DNS_NODATA && strict &&
+	    !ptr_failure_skipped(ev, st, rev))
+		decide_temp(ev, st, "PTR", rev, " for %{p}");
+	for (size_t i = 0; st == MP_DNS_OK && i < res->count && checked < SPF_MAX_NAMES && rank < 3; i++) {
+		char name[SPF_NAME_MAX + 1];
+		enum mp_dns_status ast;
+		int has, r;
 
-			if (res->rr[i].type != MP_DNS_PTR)
-				continue;
-			unescape_name(res->rr[i].text, name, sizeof(name));
-			if (name[0] == '\0')
-				continue;	/* the root: not a host name */
-			checked++;
-			if (!name_has_client(ev, name))
-				continue;
-			nl = strlen(name);
-			if (mp_strcasecmp(name, d) == 0)
-				r = 3;
-			else if (nl > dl && name[nl - dl - 1] == '.' && mp_strcasecmp(name + nl - dl, d) == 0)
-				r = 2;
-			else
-				r = 1;
-			if (r > rank) {
-				rank = r;
-				mp_strlcpy(best, name, sizeof(best));
-			}
+		if (res->rr[i].type != MP_DNS_PTR)
+			continue;
+		unescape_name(res->rr[i].text, name, sizeof(name));
+		if (name[0] == '\0')
+			continue;	/* the root: not a host name */
+		checked++;
+		has = name_has_client(ev, name, &ast);
+		if (has < 0 && strict && ptr_failure_skipped(ev, ast, name))
+			continue;
+		if (has < 0) {
+			if (strict)
+				decide_temp(ev, ast, ev->client.family == AF_INET ? "A" : "AAAA",
+				    name, " while validating %{p}");
+			break;
+		}
+		if (has == 0)
+			continue;
+		if (mp_strcasecmp(name, d) == 0)
+			r = 3;
+		else if (name_in_domain(name, d))
+			r = 2;
+		else
+			r = 1;
+		if (r > rank) {
+			rank = r;
+			mp_strlcpy(best, name, sizeof(best));
 		}
 	}
 	mp_dns_result_free(&res);
+	if (ev->decided)
+		return false;
 	if (rank > 0)
 		mp_strlcpy(out, best, outlen);
+	return true;
 }
 
-/* Expands an explanation-string already checked by macro_string_ok_exp(). */
-static void
-expand_exp(struct spf_eval *ev, const char *s, size_t n, struct mp_buf *out)
+/*
+ * Expands a macro-string already checked by macro_string_ok() (or
+ * macro_string_ok_exp()), with dom as %{d}. strict: a domain-spec, whose
+ * %{p} counts as a DNS-querying term and whose failed lookups end the
+ * check (false is returned, the check is decided); otherwise an
+ * explanation.
+ */
+static bool
+expand_macros(struct spf_eval *ev, const char *s, size_t n, const char *dom, bool strict,
+    struct mp_buf *out)
 {
-	char ipstr[INET6_ADDRSTRLEN], value[1100], host[256];
+	char ipstr[INET6_ADDRSTRLEN], host[256], pname[SPF_NAME_MAX + 1];
+	struct mp_buf value = MP_BUF_INIT;
+	bool ok = true;
 
-	if (ev->client.family == AF_INET)
-		inet_ntop(AF_INET, &ev->client.v4, ipstr, sizeof(ipstr));
-	else
-		inet_ntop(AF_INET6, &ev->client.v6, ipstr, sizeof(ipstr));
-	for (size_t i = 0; i < n; ) {
+	client_ipstr(ev, ipstr);
+	for (size_t i = 0; i < n && ok; ) {
 		unsigned digits = 0;
 		bool reverse = false, url;
 		const char *delims;
@@ -1465,59 +1599,280 @@ expand_exp(struct spf_eval *ev, const char *s, size_t n, struct mp_buf *out)
 			i++;
 		ndelims = (size_t)(s + i - delims);
 		i++;
+		mp_buf_reset(&value);
 		switch (letter | 0x20) {
 		case 's':
-			snprintf(value, sizeof(value), "%s@%s", ev->local, ev->sender_domain);
+			mp_buf_printf(&value, "%s@%s", ev->local, ev->sender_domain);
 			break;
 		case 'l':
-			mp_strlcpy(value, ev->local, sizeof(value));
+			mp_buf_puts(&value, ev->local);
 			break;
 		case 'o':
-			mp_strlcpy(value, ev->sender_domain, sizeof(value));
+			mp_buf_puts(&value, ev->sender_domain);
 			break;
 		case 'd':
-			mp_strlcpy(value, cur_dom(ev), sizeof(value));
+			mp_buf_puts(&value, dom);
 			break;
 		case 'i':
 			if (ev->client.family == AF_INET)
-				mp_strlcpy(value, ipstr, sizeof(value));
+				mp_buf_puts(&value, ipstr);
 			else {
-				size_t o = 0;
-
-				for (int k = 0; k < 16; k++) {
-					o += (size_t)snprintf(value + o, sizeof(value) - o, "%s%x.%x",
-					    k ? "." : "", ev->client.v6.s6_addr[k] >> 4,
-					    ev->client.v6.s6_addr[k] & 0xf);
-				}
+				for (int k = 0; k < 16; k++)
+					mp_buf_printf(&value, "%s%x.%x", k ? "." : "",
+					    ev->client.v6.s6_addr[k] >> 4, ev->client.v6.s6_addr[k] & 0xf);
 			}
 			break;
 		case 'c':
-			mp_strlcpy(value, ipstr, sizeof(value));
+			mp_buf_puts(&value, ipstr);
 			break;
 		case 'v':
-			mp_strlcpy(value, ev->client.family == AF_INET ? "in-addr" : "ip6", sizeof(value));
+			mp_buf_puts(&value, ev->client.family == AF_INET ? "in-addr" : "ip6");
 			break;
 		case 'h':
-			mp_strlcpy(value, ev->helo, sizeof(value));
+			mp_buf_puts(&value, ev->helo);
 			break;
 		case 'p':
-			validated_name(ev, ipstr, value, sizeof(value));
+			ok = validated_name(ev, dom, strict, pname, sizeof(pname));
+			mp_buf_puts(&value, pname);
 			break;
 		case 'r':
 			if (gethostname(host, sizeof(host)) != 0)
 				mp_strlcpy(host, "unknown", sizeof(host));
 			host[sizeof(host) - 1] = '\0';
-			mp_strlcpy(value, host, sizeof(value));
+			mp_buf_puts(&value, host);
 			break;
 		case 't':
-			snprintf(value, sizeof(value), "%lld", (long long)time(NULL));
+			mp_buf_printf(&value, "%lld", (long long)time(NULL));
 			break;
 		default:
-			value[0] = '\0';
 			break;
 		}
-		macro_apply(out, value, digits, reverse, delims, ndelims, url);
+		macro_apply(out, mp_buf_str(&value), digits, reverse, delims, ndelims, url);
 	}
+	mp_buf_free(&value);
+	return ok;
+}
+
+/* ---- domain-specs that libspf2 cannot expand ---- */
+
+/*
+ * libspf2 1.2.10 refuses ',' and '/' as macro delimiters ("Invalid
+ * delimiter", so the record would be a permerror) and 'R' as the reverse
+ * transformer, although RFC 7208 7.1 allows all three. libspf2_copy()
+ * hands such a domain-spec over marked, with every '%' doubled so that
+ * libspf2 expands nothing in it and gives it back verbatim:
+ *
+ *   "mp" ["p"] LEN "." SPEC ".mp-d." %{d} MACRO_MARK
+ *
+ * LEN is the length of SPEC, so that the current domain libspf2 fills in
+ * (%{d}, whatever bytes it holds) is told apart from SPEC without any
+ * escaping. Our layer finds the mark in the name it is asked for and
+ * expands SPEC itself, with expand_macros(). "mpp" marks a ptr:SPEC,
+ * which reaches us as exists: (ptr_emulate). A domain-spec that holds
+ * MACRO_MARK itself is marked too, so that no record can forge one;
+ * LEN + SPEC are at most 255 bytes, libspf2's longest string.
+ */
+#define MACRO_MARK ".mp-macro.invalid"
+#define MACRO_DOM ".mp-d."
+
+static bool
+spec_needs_marking(const char *s, size_t n)
+{
+	size_t m = strlen(MACRO_MARK) - 1;
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] == '%' && s[i + 1] == '%') {
+			i++;
+			continue;
+		}
+		if (s[i] == '%' && s[i + 1] == '{') {
+			for (i += 2; i < n && s[i] != '}'; i++)
+				if (s[i] == ',' || s[i] == '/' || s[i] == 'R')
+					return true;
+		}
+	}
+	/* the mark without its leading dot: "mp-macro.invalid" */
+	for (size_t i = 0; i + m <= n; i++)
+		if (mp_strncasecmp(s + i, MACRO_MARK + 1, m) == 0)
+			return true;
+	return false;
+}
+
+static void
+spec_mark(struct mp_buf *b, const char *s, size_t n, bool ptr)
+{
+	mp_buf_printf(b, "%s%zu.", ptr ? "mpp" : "mp", n);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%')
+			mp_buf_putc(b, '%');
+		mp_buf_putc(b, s[i]);
+	}
+	mp_buf_puts(b, MACRO_DOM "%{d}" MACRO_MARK);
+}
+
+/*
+ * Recognises raw[0..n) as a name libspf2 expanded from a marked
+ * domain-spec and expands the spec into out (false: not marked). A mark
+ * that does not parse, or a spec that is not a valid macro-string,
+ * expands to "" (a name that does not exist). *ptr_r: marked as ptr.
+ * strict: see expand_macros() (not for exp=, whose failure must not
+ * change the result).
+ */
+static bool
+macro_unmark(struct spf_eval *ev, const char *raw, size_t n, bool strict, struct mp_buf *out,
+    bool *ptr_r)
+{
+	size_t m = strlen(MACRO_MARK), dm = strlen(MACRO_DOM), i = 2, len = 0, ndig = 0;
+	const char *spec, *dom, *why;
+	bool ptr = false;
+	char *d;
+
+	if (n < m || mp_strncasecmp(raw + n - m, MACRO_MARK, m) != 0)
+		return false;
+	n -= m;
+	if (n < 2 || mp_strncasecmp(raw, "mp", 2) != 0)
+		return true;
+	if (i < n && raw[i] == 'p') {
+		ptr = true;
+		i++;
+	}
+	while (i < n && is_digit((unsigned char)raw[i]) && ndig < 4) {
+		len = len * 10 + (size_t)(raw[i++] - '0');
+		ndig++;
+	}
+	if (ndig == 0 || i >= n || raw[i] != '.')
+		return true;
+	i++;
+	if (len == 0 || len > n - i || n - i - len < dm ||
+	    mp_strncasecmp(raw + i + len, MACRO_DOM, dm) != 0)
+		return true;
+	spec = raw + i;
+	dom = spec + len + dm;
+	if (!macro_string_ok(spec, len, false, NULL, &why))
+		return true;
+	d = xstrndup(dom, (size_t)(raw + n - dom));
+	*ptr_r = ptr;
+	expand_macros(ev, spec, len, d, strict, out);
+	free(d);
+	return true;
+}
+
+/*
+ * The name libspf2 asked for, as we query it: without CIDR0_MARK (the
+ * return value says whether it was there), a marked domain-spec expanded
+ * here (when that decides the check, ev->decided is set), cut on the left
+ * to fit out. *ptr_r: a marked ptr.
+ */
+static bool
+layer_name(struct spf_eval *ev, const char *raw, bool strict, char *out, size_t outlen, bool *ptr_r)
+{
+	struct mp_buf b = MP_BUF_INIT;
+	size_t n = strlen(raw);
+	bool cidr0;
+
+	*ptr_r = false;
+	cidr0 = cidr0_marked(raw, &n);
+	if (macro_unmark(ev, raw, n, strict, &b, ptr_r))
+		cut_left(mp_buf_str(&b), b.len, out, outlen);
+	else
+		cut_left(raw, n, out, outlen);
+	mp_buf_free(&b);
+	return cidr0;
+}
+
+/*
+ * An include or redirect target expanded here: libspf2's cur_dom is
+ * pointed at our copy, so that the target's own %{d} and our reasons see
+ * the real name (libspf2 restores its own pointer when the target is
+ * done). At most one per counted term, so the array cannot run out.
+ */
+static const char *
+own_target(struct spf_eval *ev, const char *raw)
+{
+	struct mp_buf b = MP_BUF_INIT;
+	bool ptr;
+	char *slot;
+
+	if (!macro_unmark(ev, raw, strlen(raw), true, &b, &ptr) || ev->decided) {
+		mp_buf_free(&b);
+		return raw;
+	}
+	if (ev->nown >= (int)MP_ARRAY_SIZE(ev->own_dom)) {
+		mp_buf_free(&b);
+		decide(ev, MP_SPF_PERMERROR, "too many include or redirect targets");
+		return raw;
+	}
+	slot = ev->own_dom[ev->nown++];
+	cut_left(mp_buf_str(&b), b.len, slot, SPF_NAME_MAX + 1);
+	mp_buf_free(&b);
+	ev->req->cur_dom = slot;
+	return slot;
+}
+
+/*
+ * ptr:SPEC where libspf2 cannot expand SPEC: libspf2_copy() made it an
+ * exists: of a marked name, and this is the ptr mechanism (RFC 7208 5.5)
+ * done here, counted as one term: at most SPF_MAX_NAMES PTR names of the
+ * client, each validated by an address lookup; it matches when a
+ * validated name is target or below it. NXDOMAIN and NODATA just do not
+ * match; a failed lookup ends the check with temperror, as in libspf2's
+ * own ptr. libspf2's exists gets one address for a match, none otherwise.
+ */
+static SPF_dns_rr_t *
+ptr_emulate(struct spf_eval *ev, const char *domain, ns_type type, const char *target)
+{
+	char ipstr[INET6_ADDRSTRLEN], rev[128];
+	struct mp_dns_result *res;
+	enum mp_dns_status st;
+	bool match = false;
+	int checked = 0;
+	SPF_dns_rr_t *rr;
+
+	ev->npending = ev->ipending = 0;
+	if (!count_term(ev, "ptr:", target))
+		return rr_abort(ev, domain, type);
+	client_ipstr(ev, ipstr);
+	if (!mp_dns_reverse_name(ipstr, rev, sizeof(rev)))
+		return rr_new(ev, domain, type, HOST_NOT_FOUND);
+	st = dns_query(ev->dns, ev->deadline, rev, MP_DNS_PTR, &res);
+	if (st != MP_DNS_OK && st != MP_DNS_NXDOMAIN && st != MP_DNS_NODATA &&
+	    !ptr_failure_skipped(ev, st, rev))
+		decide_temp(ev, st, "PTR", rev, " for ptr");
+	for (size_t i = 0; st == MP_DNS_OK && i < res->count && checked < SPF_MAX_NAMES && !match; i++) {
+		char name[SPF_NAME_MAX + 1];
+		enum mp_dns_status ast;
+		int has;
+
+		if (res->rr[i].type != MP_DNS_PTR)
+			continue;
+		unescape_name(res->rr[i].text, name, sizeof(name));
+		if (name[0] == '\0')
+			continue;
+		checked++;
+		has = name_has_client(ev, name, &ast);
+		if (has < 0 && ptr_failure_skipped(ev, ast, name))
+			continue;
+		if (has < 0) {
+			decide_temp(ev, ast, ev->client.family == AF_INET ? "A" : "AAAA", name,
+			    " while validating ptr");
+			break;
+		}
+		match = has > 0 && name_in_domain(name, target);
+	}
+	mp_dns_result_free(&res);
+	if (ev->decided)
+		return rr_abort(ev, domain, type);
+	rr = rr_new(ev, domain, type, match ? NETDB_SUCCESS : HOST_NOT_FOUND);
+	if (match) {
+		if (SPF_dns_rr_buf_realloc(rr, 0, sizeof(SPF_dns_rr_data_t)) != SPF_E_SUCCESS)
+			spf_oom();
+		if (type == ns_t_a)
+			rr->rr[0]->a = ev->client.v4;
+		else
+			rr->rr[0]->aaaa = ev->client.v6;
+		rr->num_rr = 1;
+	}
+	return rr;
 }
 
 /*
@@ -1535,11 +1890,13 @@ layer_get_exp(SPF_server_t *server, const char *domain, char **bufp, size_t *buf
 	struct mp_buf b = MP_BUF_INIT;
 	int ntxt = 0;
 	const char *why;
-	bool ascii = true;
+	bool ascii = true, ptr;
+	char name[SPF_NAME_MAX + 1];
 
 	ev->exp_ok = false;
 	ev->exp_text[0] = '\0';
-	if (dns_query(ev->dns, ev->deadline, domain, MP_DNS_TXT, &res) == MP_DNS_OK) {
+	(void)layer_name(ev, domain, false, name, sizeof(name), &ptr);
+	if (dns_query(ev->dns, ev->deadline, name, MP_DNS_TXT, &res) == MP_DNS_OK) {
 		for (size_t i = 0; i < res->count; i++)
 			if (res->rr[i].type == MP_DNS_TXT) {
 				txt = &res->rr[i];
@@ -1555,7 +1912,7 @@ layer_get_exp(SPF_server_t *server, const char *domain, char **bufp, size_t *buf
 		mp_dns_result_free(&res);
 		return SPF_E_NOT_SPF;
 	}
-	expand_exp(ev, txt->text, txt->text_len, &b);
+	expand_macros(ev, txt->text, txt->text_len, cur_dom(ev), false, &b);
 	mp_dns_result_free(&res);
 	if (*buflenp < b.len + 1) {
 		*bufp = xrealloc(*bufp, b.len + 1);
@@ -1579,7 +1936,9 @@ layer_get_exp(SPF_server_t *server, const char *domain, char **bufp, size_t *buf
  *    7208 6.1; libspf2 follows it anyway);
  *  - prefix lengths of 0, see CIDR0_MARK; ip4:x/0 and ip6:x/0 become two
  *    /1 networks that cover everything;
- *  - the prefix length of the other address family is dropped.
+ *  - the prefix length of the other address family is dropped;
+ *  - a domain-spec with a ',' or '/' delimiter or an 'R' transformer is
+ *    marked, and expanded by our layer (see MACRO_MARK).
  */
 static char *
 libspf2_copy(const char *record, int family)
@@ -1622,7 +1981,12 @@ libspf2_copy(const char *record, int family)
 		if (t.modifier) {
 			if (name_is(&t, "exp") || (name_is(&t, "redirect") && !has_all)) {
 				mp_buf_putc(&b, ' ');
-				mp_buf_append(&b, st, (size_t)(p - st));
+				if (spec_needs_marking(t.arg, t.arg_len)) {
+					mp_buf_append(&b, t.name, t.name_len);
+					mp_buf_putc(&b, '=');
+					spec_mark(&b, t.arg, t.arg_len, false);
+				} else
+					mp_buf_append(&b, st, (size_t)(p - st));
 			}
 			continue;
 		}
@@ -1634,7 +1998,9 @@ libspf2_copy(const char *record, int family)
 			mp_buf_putc(&b, t.qual);
 			mp_buf_append(&b, t.name, t.name_len);
 			mp_buf_putc(&b, ':');
-			if (dlen > 0)
+			if (dlen > 1 && spec_needs_marking(t.arg + 1, dlen - 1))
+				spec_mark(&b, t.arg + 1, dlen - 1, false);
+			else if (dlen > 0)
 				mp_buf_append(&b, t.arg + 1, dlen - 1);
 			else
 				mp_buf_puts(&b, "%{d}");
@@ -1650,6 +2016,19 @@ libspf2_copy(const char *record, int family)
 				mp_buf_printf(&b, "%cip4:0.0.0.0/1 %cip4:128.0.0.0/1", t.qual, t.qual);
 			else
 				mp_buf_printf(&b, "%cip6:::/1 %cip6:8000::/1", t.qual, t.qual);
+			continue;
+		}
+		if ((name_is(&t, "a") || name_is(&t, "mx") || name_is(&t, "ptr") ||
+		    name_is(&t, "include") || name_is(&t, "exists")) &&
+		    t.arg_len > 1 && t.arg[0] == ':' && spec_needs_marking(t.arg + 1, t.arg_len - 1)) {
+			/* ptr becomes exists: see ptr_emulate() */
+			mp_buf_putc(&b, t.qual);
+			if (name_is(&t, "ptr"))
+				mp_buf_puts(&b, "exists");
+			else
+				mp_buf_append(&b, t.name, t.name_len);
+			mp_buf_putc(&b, ':');
+			spec_mark(&b, t.arg + 1, t.arg_len - 1, name_is(&t, "ptr"));
 			continue;
 		}
 		mp_buf_append(&b, st, (size_t)(p - st));

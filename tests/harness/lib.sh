@@ -2,9 +2,12 @@
 # fails. Source this file from bash; it sets a trap on EXIT.
 #   mp_start_dns ZONEDIR  -> sets MP_DNS_PORT, MP_TEST_RESOLVER (127.0.0.1@PORT)
 #   mp_start_redis        -> sets MP_REDIS_PORT
+#   mp_start_dns_drop SUFFIX... (after mp_start_dns)
+#                         -> sets MP_DNS_DROP_PORT, MP_TEST_RESOLVER_DROP
 # Every zone file ZONEDIR/NAME.zone is served as zone NAME.
 
 MP_HARNESS_DIR=$(mktemp -d /tmp/mp-harness.XXXXXX)
+MP_HARNESS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MP_HARNESS_PIDS=""
 
 mp_harness_cleanup() {
@@ -103,6 +106,39 @@ NSDCONF
 		cat "$dir/stdout" "$dir/nsd.log" >&2 2>/dev/null
 		kill "$pid" 2>/dev/null
 	done
+	return 1
+}
+
+# mp_start_dns_drop SUFFIX...: starts dns-drop.py in front of the NSD of
+# mp_start_dns. It forwards every query to that NSD except those for a
+# SUFFIX or a name below one, which it never answers (a sender's DNS that
+# is slow or dead). It stops with the harness, or by itself when this
+# shell is gone.
+mp_start_dns_drop() {
+	local dir="$MP_HARNESS_DIR/dns-drop" port pid
+	[ -n "${MP_DNS_PORT:-}" ] || { echo "harness: mp_start_dns_drop needs mp_start_dns first" >&2; return 1; }
+	[ -x /usr/bin/python3 ] || { echo "harness: /usr/bin/python3 not found" >&2; return 1; }
+	mkdir -p "$dir"
+	for _ in 1 2 3 4 5; do
+		port=$(mp_free_port) || return 1
+		/usr/bin/python3 "$MP_HARNESS_LIB_DIR/dns-drop.py" "$port" "$MP_DNS_PORT" "$@" \
+			> "$dir/stdout" 2>&1 &
+		pid=$!
+		MP_HARNESS_PIDS="$MP_HARNESS_PIDS $pid"
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			if dig +time=1 +tries=1 -p "$port" @127.0.0.1 . SOA 2>/dev/null | grep -q 'status: '; then
+				MP_DNS_DROP_PORT=$port
+				MP_TEST_RESOLVER_DROP="127.0.0.1@$port"
+				export MP_DNS_DROP_PORT MP_TEST_RESOLVER_DROP
+				return 0
+			fi
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null
+	done
+	echo "harness: dns-drop.py did not start:" >&2
+	cat "$dir/stdout" >&2 2>/dev/null
 	return 1
 }
 

@@ -1,7 +1,9 @@
 /*
  * spf: check_host() through libspf2 and our DNS layer, against the records
  * of tests/zones/spf.example.net.zone served by the harness NSD; the
- * record syntax table; mp_spf_inspect.
+ * record syntax table; mp_spf_inspect. The slow-DNS cases go through
+ * MP_TEST_RESOLVER_DROP (tests/harness/dns-drop.py: the same server, but
+ * names under slow.example.net are never answered).
  */
 #include "config.h"
 
@@ -42,6 +44,16 @@ test_dns(void)
 
 	ck_assert_msg(r != NULL, "MP_TEST_RESOLVER not set: run under tests/harness/with-servers");
 	return dns_at(r, 3000);
+}
+
+/* The test server behind dns-drop.py, which never answers slow.example.net. */
+static struct mp_dns *
+drop_dns(unsigned timeout_ms)
+{
+	const char *r = test_env("MP_TEST_RESOLVER_DROP");
+
+	ck_assert_msg(r != NULL, "MP_TEST_RESOLVER_DROP not set: run under tests/harness/with-servers");
+	return dns_at(r, timeout_ms);
 }
 
 static struct mp_dns *g_dns;
@@ -228,6 +240,117 @@ START_TEST(temperror_deadline)
 }
 END_TEST
 
+/*
+ * Issue 11, the slow attacker: the PTR names of the client sit in a zone
+ * that never answers. A timeout while validating them ends the check with
+ * temperror after one query timeout, instead of one timeout per name (10
+ * here) until the message's deadline is spent.
+ */
+START_TEST(temperror_slow_ptr_zone)
+{
+	struct mp_dns *dns = drop_dns(300);
+	struct mp_spf *spf = mp_spf_new(dns);
+	struct mp_spf_outcome o;
+	struct mp_deadline dl;
+	enum mp_spf_result r;
+	unsigned long long t0, ms;
+
+	mp_deadline_set(&dl, 5000);
+	t0 = mp_now_ms();
+	r = mp_spf_check_mailfrom(spf, &dl, "203.0.113.250", "mail.example.org",
+	    "user@" D("slowptr"), &o);
+	ms = mp_now_ms() - t0;
+	fprintf(stderr, "# ptr:slow.example.net, [dns] timeout 300 ms, deadline 5000 ms: "
+	    "%s after %llu ms (%s)\n", mp_spf_result_str(r), ms, o.reason);
+	ck_assert_msg(r == MP_SPF_TEMPERROR, "got %s (%s)", mp_spf_result_str(r), o.reason);
+	ck_assert_msg(strstr(o.reason, "timeout") != NULL && strstr(o.reason, "slow.example.net") != NULL &&
+	    strstr(o.reason, "validating ptr") != NULL, "reason: %s", o.reason);
+	ck_assert_uint_lt(ms, 2000);
+
+	/* %{p}: libspf2 validates the client's names through our layer */
+	mp_deadline_set(&dl, 5000);
+	t0 = mp_now_ms();
+	r = mp_spf_check_mailfrom(spf, &dl, "203.0.113.250", "mail.example.org",
+	    "user@" D("slowp"), &o);
+	ms = mp_now_ms() - t0;
+	fprintf(stderr, "# exists:%%{p}..., same zone: %s after %llu ms (%s)\n",
+	    mp_spf_result_str(r), ms, o.reason);
+	ck_assert_msg(r == MP_SPF_TEMPERROR, "got %s (%s)", mp_spf_result_str(r), o.reason);
+	ck_assert_msg(strstr(o.reason, "timeout") != NULL, "reason: %s", o.reason);
+	ck_assert_uint_lt(ms, 2000);
+
+	/* the proxy answers everything else */
+	mp_deadline_set(&dl, 5000);
+	ck_assert_int_eq(mp_spf_check_mailfrom(spf, &dl, "192.0.2.10", "mail.example.org",
+	    "user@" D("pass"), &o), MP_SPF_PASS);
+	/* a client without PTR names: ptr just does not match */
+	ck_assert_int_eq(mp_spf_check_mailfrom(spf, &dl, "203.0.113.202", "mail.example.org",
+	    "user@" D("slowptr"), &o), MP_SPF_FAIL);
+	mp_spf_free(&spf);
+	mp_dns_free(&dns);
+}
+END_TEST
+
+/*
+ * RFC 7208 7.1 allows ',' and '/' as delimiters and 'R' for reverse;
+ * libspf2 refuses them (the record would be a permerror). Every name the
+ * zone has for these exists only for the RFC expansion, so a pass proves
+ * the expansion and a fail proves that a wrong one is not accepted.
+ */
+START_TEST(macro_delimiters)
+{
+	struct mp_spf_outcome o;
+
+	CHECK("198.51.100.1", "a,b@" D("comma"), MP_SPF_PASS);
+	CHECK("198.51.100.1", "b,a@" D("comma"), MP_SPF_FAIL);
+	/* split on ',' alone: "two.three" is one part */
+	CHECK("198.51.100.1", "one,two.three@" D("commar"), MP_SPF_PASS);
+	CHECK("198.51.100.1", "b,a@" D("upperr"), MP_SPF_PASS);
+	CHECK("198.51.100.1", "a,b@" D("upperr"), MP_SPF_FAIL);
+	CHECK("198.51.100.1", "x/y/z@" D("slash"), MP_SPF_PASS);
+	CHECK("198.51.100.1", "y/z/x@" D("slash"), MP_SPF_FAIL);
+	/* %{d1r/}: no '/' in the domain, so one part: the whole domain */
+	CHECK("198.51.100.1", "u@" D("dslash"), MP_SPF_PASS);
+	/* with a prefix length after the domain-spec */
+	CHECK("203.0.113.77", "a,b@" D("commaa"), MP_SPF_PASS);
+	CHECK("198.51.100.1", "a,b@" D("commaa"), MP_SPF_FAIL);
+	/* include and redirect targets; the include's record sees its own %{d} */
+	CHECK("198.51.100.1", "u@" D("slashinc"), MP_SPF_PASS);
+	CHECK("192.0.2.10", "pass,soft@" D("commared"), MP_SPF_PASS);
+	CHECK("192.0.2.10", "soft,pass@" D("commared"), MP_SPF_PERMERROR);
+	/* ptr:%{l1/}, done by our layer */
+	CHECK("203.0.113.251", "junk/ptr.spf.example.net@" D("ptrslash"), MP_SPF_PASS);
+	CHECK("203.0.113.251", "junk/other.spf.example.net@" D("ptrslash"), MP_SPF_FAIL);
+	CHECK("203.0.113.202", "junk/ptr.spf.example.net@" D("ptrslash"), MP_SPF_FAIL);
+	/* exp= */
+	ck_assert_int_eq(mf("198.51.100.1", "why,x@" D("expcomma"), &o), MP_SPF_FAIL);
+	ck_assert_str_eq(o.explanation, "198.51.100.1 is not one of expcomma.spf.example.net's senders");
+}
+END_TEST
+
+/*
+ * A name over 253 bytes loses labels on the left; one that loses all of
+ * them (a single 260-byte label and a dot, from %{h}) names nothing, and
+ * nothing is read before it (UBSan aborts on the old name[-1]).
+ */
+START_TEST(long_name_without_labels)
+{
+	struct mp_spf_outcome o;
+	struct mp_deadline dl;
+	char helo[300];
+
+	memset(helo, 'a', 260);
+	helo[260] = '.';
+	helo[261] = '\0';
+	mp_deadline_set(&dl, 5000);
+	ck_assert_int_eq(mp_spf_check_mailfrom(g_spf, &dl, "192.0.2.10", helo,
+	    "x@" D("hlong"), &o), MP_SPF_NEUTRAL);
+	helo[260] = 'a';
+	ck_assert_int_eq(mp_spf_check_mailfrom(g_spf, &dl, "192.0.2.10", helo,
+	    "x@" D("hlong"), &o), MP_SPF_NEUTRAL);
+}
+END_TEST
+
 START_TEST(helo_identity)
 {
 	struct mp_spf_outcome o;
@@ -339,6 +462,9 @@ static const struct {
 	{ "v=spf1 a -all ", 0, true },
 	{ "v=spf1  a  -all", 0, true },
 	{ "v=spf1 a:macro%%percent%_%_space%-url-space.example.com", 0, true },
+	{ "v=spf1 exists:%{l,}.x.example.com exists:%{d1r/}.y.example.com -all", 0, true },
+	{ "v=spf1 exists:%{lR.-+,/_=}.x.example.com -all", 0, true },
+	{ "v=spf1 exists:%{l|}.x.example.com -all", 0, false },
 	{ "v=spf10", 0, false },
 	{ "spf1 -all", 0, false },
 	{ "", 0, false },
@@ -502,6 +628,9 @@ make_suite(void)
 	tcase_add_test(tc, lookup_limits);
 	tcase_add_test(tc, temperror_dead_server);
 	tcase_add_test(tc, temperror_deadline);
+	tcase_add_test(tc, temperror_slow_ptr_zone);
+	tcase_add_test(tc, macro_delimiters);
+	tcase_add_test(tc, long_name_without_labels);
 	tcase_add_test(tc, helo_identity);
 	tcase_add_test(tc, null_sender);
 	tcase_add_test(tc, long_macro_names_cut_on_the_left);
