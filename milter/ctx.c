@@ -1,3 +1,13 @@
+/*
+ * ctx: connection and message state, and what the header callback keeps.
+ *
+ * No bound here lets a message through unevaluated: identities (HELO,
+ * MAIL FROM) are kept whole or the message is refused; From fields have
+ * their own budget that ends in "several From" or "too long", never in a
+ * shorter From; A-R fields past max_headers only lose trusted DKIM
+ * results (stricter); forged A-R positions are kept one bit each up to
+ * MP_AR_TRACK_MAX, and past it the message is tempfailed (milter.c).
+ */
 #include "config.h"
 
 #include <stdlib.h>
@@ -7,14 +17,13 @@
 #include "ctx.h"
 #include "log.h"
 
-/* Forged A-R fields tracked for deletion; past this, the message is
- * handled as an internal error rather than let one through. */
-#define MP_FORGED_MAX 1000
-
 struct conn *
 conn_new(void)
 {
-	return xcalloc(1, sizeof(struct conn));
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->helo = xstrdup("");
+	return c;
 }
 
 void
@@ -25,8 +34,22 @@ conn_free(struct conn **cp)
 	if (c == NULL)
 		return;
 	msg_free(&c->msg);
+	free(c->helo);
 	free(c);
 	*cp = NULL;
+}
+
+void
+conn_set_helo(struct conn *c, const char *helo)
+{
+	size_t n = helo ? strlen(helo) : 0;
+
+	free(c->helo);
+	/* A later, shorter HELO on the same connection counts afresh. */
+	c->helo_too_long = n > MP_HELO_MAX;
+	if (c->helo_too_long)
+		n = 0;
+	c->helo = xstrndup(helo ? helo : "", n);
 }
 
 struct msg *
@@ -58,11 +81,66 @@ msg_free(struct msg **mp)
 		free((char *)m->hdr[i].value);
 	}
 	free(m->hdr);
-	free(m->forged);
+	free(m->mail_from);
+	free(m->forged_map);
 	/* On the SMTP path: freeing a whole generation must not delay a reply. */
 	mp_engine_release_async(&m->eng);
 	free(m);
 	*mp = NULL;
+}
+
+void
+msg_set_mail_from(struct msg *m, const struct conn *c, const char *arg)
+{
+	const char *a = arg ? arg : "";
+	size_t n = strlen(a);
+
+	/* argv[0] is "<addr>"; the null sender is "<>". */
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+		a++;
+		n -= 2;
+	}
+	free(m->mail_from);
+	if (c->helo_too_long)
+		m->refusal = MSG_HELO_TOO_LONG;
+	if (n > MP_MAILFROM_MAX) {
+		m->refusal = MSG_MAILFROM_TOO_LONG;
+		n = 0;
+	}
+	m->mail_from = xstrndup(a, n);
+	m->mail_from_len = n;
+}
+
+/* Notes the forged A-R at 1-based position pos (<= MP_AR_TRACK_MAX). */
+static void
+forged_mark(struct msg *m, unsigned pos)
+{
+	size_t byte = (pos - 1) / 8, len;
+
+	if (byte >= m->forged_map_len) {
+		/* Doubling: a flood of them costs O(n) copying in all. */
+		len = m->forged_map_len ? m->forged_map_len : 64;
+		while (len <= byte)
+			len *= 2;
+		m->forged_map = xrealloc(m->forged_map, len);
+		memset(m->forged_map + m->forged_map_len, 0, len - m->forged_map_len);
+		m->forged_map_len = len;
+	}
+	m->forged_map[byte] |= (unsigned char)(1u << ((pos - 1) % 8));
+	m->forged_last = pos;
+	m->nforged++;
+}
+
+bool
+msg_each_forged(const struct msg *m, bool (*fn)(unsigned pos, void *arg), void *arg)
+{
+	for (unsigned pos = m->forged_last; pos > 0; pos--) {
+		if ((m->forged_map[(pos - 1) / 8] & (1u << ((pos - 1) % 8))) == 0)
+			continue;
+		if (!fn(pos, arg))
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -114,19 +192,18 @@ msg_add_header(struct msg *m, const char *name, const char *value)
 	}
 
 	/* Every A-R field counts for the position, kept or not. */
-	m->ar_seen++;
+	if (m->ar_seen <= MP_AR_TRACK_MAX)
+		m->ar_seen++;
 	{
 		char id[256];
 
 		if (mp_authres_servid(value, vlen, id, sizeof(id)) &&
 		    mp_strcasecmp(id, m->eng->authserv_id) == 0) {
-			if (m->nforged < MP_FORGED_MAX) {
-				m->forged = xreallocarray(m->forged, m->nforged + 1,
-				    sizeof(*m->forged));
-				m->forged[m->nforged++] = m->ar_seen;
-			} else {
+			/* Past the bound its position is unknown: eom tempfails. */
+			if (m->ar_seen <= MP_AR_TRACK_MAX)
+				forged_mark(m, m->ar_seen);
+			else
 				m->forged_overflow = true;
-			}
 			/* Never hand our own forged results to the evaluator. */
 			return;
 		}

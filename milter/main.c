@@ -1,6 +1,7 @@
 /*
  * mailposture-milter: the daemon. Reads mailposture.conf, opens the milter
- * socket as root, drops to [milter] user, and runs libmilter.
+ * socket as root, drops to [milter] user, writes the pidfile again as that
+ * user (who removes it on stop), and runs libmilter.
  *
  * Signals. libmilter starts a thread that sigwait()s for SIGHUP, SIGTERM
  * and SIGINT and stops the milter on any of them (libmilter/signal.c:
@@ -105,6 +106,37 @@ usage(FILE *out)
 "SIGTERM stops.\n", out);
 }
 
+/*
+ * The pidfile must be removable on stop by the user the milter runs as
+ * by then, and unlinking needs write access to the directory, not to the
+ * file: a file written as root in a root-owned directory stayed behind
+ * ("Permission denied"). So it is written before the drop (as root,
+ * where a start script may look for it at once) and, once the milter
+ * runs as its user, written again by that user when that user may write
+ * the directory (systemd's /run/mailposture is the service user's).
+ * Where that user may not, the root-written file stays, the start log
+ * says it will be left behind, and stop does not try.
+ */
+static bool
+pidfile_dir_writable(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	if (slash == NULL || (size_t)(slash - path) >= sizeof(dir))
+		return false;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (dir[0] == '\0')
+		mp_strlcpy(dir, "/", sizeof(dir));
+	if (access(dir, W_OK | X_OK) == 0)
+		return true;
+	mp_log(LOG_WARNING, "pidfile %s: directory %s is not writable by uid %ld, which will "
+	    "not be able to remove the file on stop: use a directory it owns, such as "
+	    "/run/mailposture", path, dir, (long)getuid());
+	return false;
+}
+
 static bool
 write_pidfile(const char *path)
 {
@@ -114,10 +146,9 @@ write_pidfile(const char *path)
 	if (path[0] == '\0')
 		return true;
 	/*
-	 * Still root here, possibly in a directory the [milter] user can
-	 * write to: never write through a link planted there. A stale file
-	 * (or link) is removed and a new file created; O_EXCL fails on
-	 * anything that appears at the path in between, links included.
+	 * A stale file (or a link planted there) is removed and a new file
+	 * created; O_EXCL fails on anything that appears at the path in
+	 * between, links included, so we never write through a link.
 	 */
 	if (unlink(path) != 0 && errno != ENOENT) {
 		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
@@ -132,10 +163,39 @@ write_pidfile(const char *path)
 	if (write(fd, buf, (size_t)n) != n) {
 		mp_log(LOG_ERR, "pidfile %s: %s", path, strerror(errno));
 		close(fd);
+		(void)unlink(path);
 		return false;
 	}
 	close(fd);
 	return true;
+}
+
+/* Removes the pidfile if it still names this process: a milter started
+ * since (which replaced it) keeps its own. */
+static void
+remove_pidfile(const char *path)
+{
+	char buf[32], want[32];
+	ssize_t n;
+	int fd;
+
+	if (path[0] == '\0')
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			mp_log(LOG_WARNING, "pidfile %s: %s", path, strerror(errno));
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	if (n < 0 || (size_t)n != strlen(want) || memcmp(buf, want, (size_t)n) != 0) {
+		mp_log(LOG_WARNING, "pidfile %s: names another process, left in place", path);
+		return;
+	}
+	if (unlink(path) != 0 && errno != ENOENT)
+		mp_log(LOG_WARNING, "pidfile %s: %s", path, strerror(errno));
 }
 
 /* The unix socket path of a "unix:/path" or "local:/path" spec, or NULL. */
@@ -355,6 +415,7 @@ main(int argc, char **argv)
 	sigset_t set;
 	char err[512];
 	const char *pidfile;
+	bool pid_removable = true;
 	int ch, facility, status = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:fthV", longopts, NULL)) != -1) {
@@ -432,12 +493,18 @@ main(int argc, char **argv)
 	if (!write_pidfile(pidfile))
 		goto fail_conf;
 	if (!drop_privileges(&ids))
-		goto fail_conf;
+		goto fail_pid;
+	/* Again, as the user that will remove it (see pidfile_dir_writable). */
+	if (ids.drop && pidfile[0] != '\0') {
+		pid_removable = pidfile_dir_writable(pidfile);
+		if (pid_removable && !write_pidfile(pidfile))
+			goto fail_pid;
+	}
 
 	e = mp_engine_build(conf, err, sizeof(err));
 	if (e == NULL) {
 		mp_log(LOG_ERR, "%s: %s", conf_path, err);
-		goto fail_conf;
+		goto fail_pid;
 	}
 	/* Logged while e is still ours: publishing hands the reference over. */
 	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
@@ -448,7 +515,7 @@ main(int argc, char **argv)
 	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
 		mp_log(LOG_ERR, "cannot start the reload thread");
 		mp_engine_shutdown();
-		goto fail_conf;
+		goto fail_pid;
 	}
 
 	if (smfi_main() != MI_SUCCESS) {
@@ -468,13 +535,16 @@ main(int argc, char **argv)
 	/* Fails only when the thread is gone already; join reaps it then. */
 	(void)pthread_kill(tid, SIGHUP);
 	pthread_join(tid, NULL);
-	if (pidfile[0] != '\0' && unlink(pidfile) != 0 && errno != ENOENT)
-		mp_log(LOG_WARNING, "pidfile %s: %s", pidfile, strerror(errno));
+	if (pid_removable)
+		remove_pidfile(pidfile);
 	mp_engine_shutdown();
 	mp_conf_unref(&conf);
 	mp_log_close();
 	return status;
 
+fail_pid:
+	if (pid_removable)
+		remove_pidfile(pidfile);
 fail_conf:
 	mp_conf_unref(&conf);
 	return 2;

@@ -12,11 +12,25 @@
  *
  * Mail must never be lost because of us: every path through eom ends in
  * an answer, and an internal problem answers with [milter] on_error.
+ * But no bound and no failure lets a message through unevaluated or
+ * with a forged result of ours in it, whatever on_error says:
+ * - an identity past its bound (HELO, MAIL FROM, see ctx.h) is refused
+ *   (5xx at MAIL, or at eom when the MTA does not wait for our MAIL
+ *   reply), never cut;
+ * - forged Authentication-Results that cannot all be deleted (too many
+ *   to track, or smfi_chgheader fails) mean a tempfail;
+ * - a message without a context (no configuration loaded) is tempfailed;
+ * - a quarantine that cannot be applied is tempfailed.
+ * on_error is left only for failing to add our own headers to a message
+ * whose verdict is accept, once every forged result is deleted: then
+ * nothing of ours, true or forged, vouches for it. README ("Bounds")
+ * lists every bound and what happens past it.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +43,9 @@
 #include "log.h"
 #include "milter.h"
 #include "util.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* Set once at start-up: the milter socket is a unix socket (see negotiate). */
 static bool local_socket;
@@ -128,8 +145,9 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	struct conn *c = conn_get(ctx);
 	struct mp_buf b = MP_BUF_INIT;
 
+	/* (Only when libmilter has no context at all: fail closed.) */
 	if (c == NULL)
-		return SMFIS_ACCEPT;
+		return SMFIS_TEMPFAIL;
 	c->ip[0] = '\0';
 	if (sa != NULL && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
@@ -157,9 +175,9 @@ mlfi_helo(SMFICTX *ctx, char *helo)
 	struct conn *c = conn_get(ctx);
 
 	if (c == NULL)
-		return SMFIS_ACCEPT;
-	/* Cut, not refused: SPF then judges a name that does not resolve. */
-	mp_strlcpy(c->helo, helo ? helo : "", sizeof(c->helo));
+		return SMFIS_TEMPFAIL;
+	/* Whole, or noted as too long and its messages refused at MAIL. */
+	conn_set_helo(c, helo);
 	return c->nr_helo ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
@@ -190,37 +208,64 @@ skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, 
 	return NULL;
 }
 
+/* What a refused message is told, at MAIL (mail) or at eom (eom). */
+static const struct {
+	const char *mail, *eom, *xcode, *text, *why;
+} refusals[] = {
+	[MSG_MAILFROM_TOO_LONG] = { "501", "550", "5.1.7", "Sender address too long",
+	    "MAIL FROM longer than " STR(MP_MAILFROM_MAX) " bytes" },
+	[MSG_HELO_TOO_LONG] = { "501", "550", "5.5.2", "HELO name too long",
+	    "HELO longer than " STR(MP_HELO_MAX) " bytes" },
+};
+
+/* Logs a message refused for one of its identities (m->refusal). */
+static void
+log_refusal(const struct conn *c, const struct msg *m, const char *qid, const char *code)
+{
+	mp_log(LOG_INFO, "%s: client=%s[%s] refused: %s action=reject reply=\"%s %s %s\"",
+	    qid, c->host[0] == '[' ? "unknown" : c->host, c->ip[0] ? c->ip : "-",
+	    refusals[m->refusal].why, code, refusals[m->refusal].xcode,
+	    refusals[m->refusal].text);
+}
+
+/* Nothing to evaluate under: tempfail, never accept unchecked. */
+static sfsistat
+no_engine(SMFICTX *ctx, const char *qid)
+{
+	mp_log(LOG_WARNING, "%s: no message context (no configuration loaded, shutting "
+	    "down?): message tempfailed", qid);
+	(void)smfi_setreply(ctx, "451", "4.3.2", "Filter not ready, try again later");
+	return SMFIS_TEMPFAIL;
+}
+
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_get(ctx);
 	struct msg *m;
-	const char *a, *why;
-	size_t n;
-	char buf[128];
+	const char *why;
+	char buf[128], qid[MP_QID_MAX];
 
 	if (c == NULL)
-		return SMFIS_ACCEPT;
+		return SMFIS_TEMPFAIL;
+	symval(ctx, "i", qid, sizeof(qid));
 	m = msg_start(c);
 	if (m == NULL) {
-		mp_log(LOG_WARNING, "no configuration loaded (shutting down?): message accepted "
-		    "unchecked");
-		/* Without a reply, eom finds no message and accepts it. */
-		return c->nr_mail ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+		/* Without a reply to MAIL, eom finds no message and refuses it. */
+		return c->nr_mail ? SMFIS_NOREPLY : no_engine(ctx, strcmp(qid, "-") ? qid :
+		    "NOQUEUE");
 	}
-	/* argv[0] is "<addr>"; the null sender is "<>". */
-	a = argv && argv[0] ? argv[0] : "";
-	n = strlen(a);
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
-		a++;
-		n -= 2;
+	msg_set_mail_from(m, c, argv ? argv[0] : NULL);
+	if (m->refusal != MSG_OK) {
+		/* Refused now when the MTA reads our reply, else at eom. */
+		if (c->nr_mail)
+			return SMFIS_NOREPLY;
+		log_refusal(c, m, strcmp(qid, "-") ? qid : "NOQUEUE", refusals[m->refusal].mail);
+		(void)smfi_setreply(ctx, (char *)refusals[m->refusal].mail,
+		    (char *)refusals[m->refusal].xcode, (char *)refusals[m->refusal].text);
+		msg_free(&c->msg);
+		return SMFIS_REJECT;
 	}
-	if (n >= sizeof(m->mail_from)) {
-		n = sizeof(m->mail_from) - 1;
-		m->mail_from_cut = true;
-	}
-	memcpy(m->mail_from, a, n);
-	m->mail_from[n] = '\0';
 
 	why = skip_reason(ctx, c, m, buf, sizeof(buf));
 	if (why != NULL) {
@@ -243,7 +288,8 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	if (c->msg && name && value)
+	/* A message refused for its HELO or MAIL FROM keeps nothing. */
+	if (c->msg && c->msg->refusal == MSG_OK && name && value)
 		msg_add_header(c->msg, name, value);
 	return c->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -307,7 +353,7 @@ received_spf(const struct conn *c, const struct msg *m, const struct mp_verdict 
 	mp_buf_printf(out, "%s (%s: ", mp_spf_result_str(spf->result), m->eng->authserv_id);
 	comment_text(out, spf->reason[0] ? spf->reason : "no reason given");
 	mp_buf_printf(out, ")\n\tclient-ip=%s;", c->ip);
-	if (m->mail_from[0]) {
+	if (m->mail_from_len) {
 		mp_buf_puts(out, " envelope-from=");
 		mp_authres_put_value(out, m->mail_from);
 		mp_buf_putc(out, ';');
@@ -330,13 +376,14 @@ static void
 log_line(const struct conn *c, const struct msg *m, const struct mp_verdict *v,
     const struct outcome *o, unsigned long long ms)
 {
-	struct mp_buf mf = MP_BUF_INIT, helo = MP_BUF_INIT, dm = MP_BUF_INIT;
+	/* Display copies, escaped and cut: for this log line only. */
+	struct mp_buf mf_shown = MP_BUF_INIT, helo_shown = MP_BUF_INIT, dm = MP_BUF_INIT;
 	const struct mp_posture *p = NULL;
 	const char *problem = "";
 	char posture[32] = "-";
 
-	mp_printable(&mf, m->mail_from, strlen(m->mail_from), 256);
-	mp_printable(&helo, c->helo, strlen(c->helo), 128);
+	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, 256);
+	mp_printable(&helo_shown, c->helo, strlen(c->helo), 128);
 	if (v) {
 		const struct mp_dmarc_outcome *d = mp_verdict_dmarc(v);
 
@@ -354,23 +401,43 @@ log_line(const struct conn *c, const struct msg *m, const struct mp_verdict *v,
 	}
 	mp_log(LOG_INFO, "%s: client=%s[%s] helo=%s mailfrom=<%s> from=%s spf=%s dmarc=%s "
 	    "action=%s posture=%s ms=%llu%s%s%s%s",
-	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip, helo.len ? mp_buf_str(&helo) : "-", mp_buf_str(&mf),
+	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip,
+	    helo_shown.len ? mp_buf_str(&helo_shown) : "-", mp_buf_str(&mf_shown),
 	    v && mp_verdict_from_domain(v)[0] ? mp_verdict_from_domain(v) : "-",
 	    v ? mp_spf_result_str(mp_verdict_spf(v)->result) : "-", mp_buf_str(&dm),
 	    o->action, posture, ms,
 	    problem[0] ? " problem=\"" : "", problem, problem[0] ? "\"" : "",
 	    o->note);
-	mp_buf_free(&mf);
-	mp_buf_free(&helo);
+	mp_buf_free(&mf_shown);
+	mp_buf_free(&helo_shown);
 	mp_buf_free(&dm);
 }
 
+static void
+note(struct outcome *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends to the log note; a note too long for it is cut (display only). */
+static void
+note(struct outcome *o, const char *fmt, ...)
+{
+	size_t n = strlen(o->note);
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(o->note + n, sizeof(o->note) - n, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A genuine internal problem on a message that carries no forged result
+ * of ours any more and no result of ours either: [milter] on_error
+ * decides. Every caller has made sure that accepting cannot deliver a
+ * forged result or skip a refusal or a quarantine.
+ */
 static sfsistat
 on_error(SMFICTX *ctx, const struct msg *m, struct outcome *o, const char *why)
 {
-	size_t n = strlen(o->note);
-
-	snprintf(o->note + n, sizeof(o->note) - n, " error=\"%s\"", why);
+	note(o, " error=\"%s\"", why);
 	if (m->eng->on_error_tempfail) {
 		o->action = "tempfail (on_error)";
 		(void)smfi_setreply(ctx, "451", "4.3.0",
@@ -381,25 +448,50 @@ on_error(SMFICTX *ctx, const struct msg *m, struct outcome *o, const char *why)
 	return SMFIS_ACCEPT;
 }
 
+/* A problem after which accepting could let a spoof through: tempfail,
+ * whatever on_error, dry_run or a skip rule say. */
+static sfsistat
+must_tempfail(SMFICTX *ctx, struct outcome *o, const char *xcode, const char *text,
+    const char *why)
+{
+	note(o, " error=\"%s\"", why);
+	o->action = "tempfail";
+	(void)smfi_setreply(ctx, "451", (char *)xcode, (char *)text);
+	return SMFIS_TEMPFAIL;
+}
+
+static bool
+delete_one(unsigned pos, void *arg)
+{
+	return smfi_chgheader(arg, "Authentication-Results", (int)pos, NULL) == MI_SUCCESS;
+}
+
 /*
- * Deletes the forged A-R fields, the highest position first: the
+ * Deletes every forged A-R field, the highest position first: the
  * positions of those before it then stay valid however the MTA
- * renumbers. Notes the count in o.
+ * renumbers. Any failure, or a forged field past what we track, ends
+ * in a tempfail (*r set, false returned): a message must never leave
+ * with a forged result of ours, and the MTA drops the deletions already
+ * sent when the message is refused. Notes the count in o.
  */
 static bool
-delete_forged(SMFICTX *ctx, const struct msg *m, struct outcome *o)
+delete_forged(SMFICTX *ctx, const struct msg *m, struct outcome *o, sfsistat *r)
 {
-	size_t n;
-
-	for (size_t i = m->nforged; i-- > 0;) {
-		if (smfi_chgheader(ctx, "Authentication-Results", (int)m->forged[i], NULL) !=
-		    MI_SUCCESS)
-			return false;
+	if (m->forged_overflow) {
+		note(o, " forged_ar=%zu+ ar_fields_past=%u", m->nforged, MP_AR_TRACK_MAX);
+		*r = must_tempfail(ctx, o, "4.7.1", "Too many Authentication-Results header fields",
+		    "forged Authentication-Results past the positions tracked");
+		return false;
 	}
-	if (m->nforged) {
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n, " forged_ar_deleted=%zu", m->nforged);
+	if (!msg_each_forged(m, delete_one, ctx)) {
+		note(o, " forged_ar=%zu", m->nforged);
+		*r = must_tempfail(ctx, o, "4.7.1",
+		    "Cannot remove forged Authentication-Results, try again later",
+		    "could not delete a forged Authentication-Results");
+		return false;
 	}
+	if (m->nforged)
+		note(o, " forged_ar_deleted=%zu", m->nforged);
 	return true;
 }
 
@@ -407,20 +499,68 @@ delete_forged(SMFICTX *ctx, const struct msg *m, struct outcome *o)
 static sfsistat
 eom_skipped(SMFICTX *ctx, const struct conn *c, const struct msg *m, struct outcome *o)
 {
-	struct mp_buf pf = MP_BUF_INIT;
+	struct mp_buf mf_shown = MP_BUF_INIT;
 	sfsistat r = SMFIS_ACCEPT;
 
-	if (m->forged_overflow)
-		r = on_error(ctx, m, o, "too many forged Authentication-Results fields to delete");
-	else if (!delete_forged(ctx, m, o))
-		r = on_error(ctx, m, o, "could not delete a forged Authentication-Results");
-	mp_printable(&pf, m->mail_from, strlen(m->mail_from), 256);
+	(void)delete_forged(ctx, m, o, &r);
+	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, 256);
 	mp_log(LOG_INFO, "%s: client=%s[%s] mailfrom=<%s> skipped: %s%s%s%s",
 	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip[0] ? c->ip : "-",
-	    mp_buf_str(&pf), m->skip_why, o->note,
+	    mp_buf_str(&mf_shown), m->skip_why, o->note,
 	    r == SMFIS_ACCEPT ? "" : " action=", r == SMFIS_ACCEPT ? "" : o->action);
-	mp_buf_free(&pf);
+	mp_buf_free(&mf_shown);
 	return r;
+}
+
+/*
+ * An accepted or quarantined message: forged results go, ours go in,
+ * then the action. Past a failure to delete, or to quarantine, it is
+ * tempfailed; past a failure to add our own headers (forged ones gone,
+ * nothing left that vouches for it) on_error decides, unless the
+ * verdict was quarantine, which must not turn into delivery.
+ */
+static sfsistat
+eom_deliver(SMFICTX *ctx, const struct conn *c, const struct msg *m,
+    const struct mp_verdict *v, enum mp_action action, const char *reason,
+    struct outcome *o)
+{
+	const struct mp_engine *e = m->eng;
+	bool quarantine = !e->dry_run && action == MP_ACTION_QUARANTINE;
+	sfsistat r;
+
+	/* Forged results go first (see delete_forged). */
+	if (!delete_forged(ctx, m, o, &r))
+		return r;
+	if (e->received_spf) {
+		struct mp_buf rs = MP_BUF_INIT;
+		int rc;
+
+		received_spf(c, m, v, &rs);
+		rc = smfi_insheader(ctx, 0, "Received-SPF", (char *)mp_buf_str(&rs));
+		mp_buf_free(&rs);
+		if (rc != MI_SUCCESS)
+			return quarantine ? must_tempfail(ctx, o, "4.3.0", "Try again later",
+			    "could not add Received-SPF before a quarantine") :
+			    on_error(ctx, m, o, "could not add Received-SPF");
+	}
+	if (smfi_insheader(ctx, 0, "Authentication-Results", (char *)mp_verdict_authres(v)) !=
+	    MI_SUCCESS)
+		return quarantine ? must_tempfail(ctx, o, "4.3.0", "Try again later",
+		    "could not add Authentication-Results before a quarantine") :
+		    on_error(ctx, m, o, "could not add Authentication-Results");
+
+	if (e->dry_run) {
+		o->action = action == MP_ACTION_ACCEPT ? "accept" : mp_action_str(action);
+		note(o, " dry_run=yes%s", action == MP_ACTION_ACCEPT ? "" : " (not applied)");
+	} else if (quarantine) {
+		if (smfi_quarantine(ctx, (char *)reason) != MI_SUCCESS)
+			return must_tempfail(ctx, o, "4.3.0", "Try again later",
+			    "could not quarantine");
+		o->action = "quarantine";
+	} else {
+		o->action = "accept";
+	}
+	return SMFIS_ACCEPT;
 }
 
 static sfsistat
@@ -440,23 +580,15 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 	enum mp_action action;
 	const char *reason;
 	unsigned long long start = mp_now_ms();
-	sfsistat r = SMFIS_CONTINUE;
-	size_t n;
+	sfsistat r;
 
-	if (m->from_cut || m->from_overflow || m->ar_overflow) {
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n,
-		    " over_cap=\"%zu header fields, %zu bytes; %zu From (%zu cut, %zu not kept), "
-		    "A-R past cap %zu\"",
-		    m->nseen, m->bytes_seen, m->nfrom, m->from_cut, m->from_overflow,
-		    m->ar_overflow);
-	}
-	if (m->mail_from_cut) {
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n, " mailfrom_cut=yes");
-	}
+	if (m->from_cut || m->from_overflow || m->ar_overflow)
+		note(o, " over_cap=\"%zu header fields, %zu bytes; %zu From (%zu cut, %zu not "
+		    "kept), A-R past cap %zu\"", m->nseen, m->bytes_seen, m->nfrom, m->from_cut,
+		    m->from_overflow, m->ar_overflow);
+	/* Before evaluating: the answer would be a tempfail anyway. */
 	if (m->forged_overflow) {
-		r = on_error(ctx, m, o, "too many forged Authentication-Results fields to delete");
+		(void)delete_forged(ctx, m, o, &r);
 		log_line(c, m, NULL, o, mp_now_ms() - start);
 		return r;
 	}
@@ -475,51 +607,12 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 			    "its default text", o->qid);
 		mp_buf_free(&text);
 		o->action = action == MP_ACTION_REJECT ? "reject" : "tempfail";
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n, " reply=\"%s\"", reason);
+		note(o, " reply=\"%s\"", reason);
 		r = action == MP_ACTION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-		goto done;
-	}
-
-	/* Forged results go first (see delete_forged). */
-	if (!delete_forged(ctx, m, o)) {
-		r = on_error(ctx, m, o, "could not delete a forged Authentication-Results");
-		goto done;
-	}
-	if (e->received_spf) {
-		struct mp_buf rs = MP_BUF_INIT;
-		int rc;
-
-		received_spf(c, m, v, &rs);
-		rc = smfi_insheader(ctx, 0, "Received-SPF", (char *)mp_buf_str(&rs));
-		mp_buf_free(&rs);
-		if (rc != MI_SUCCESS) {
-			r = on_error(ctx, m, o, "could not add Received-SPF");
-			goto done;
-		}
-	}
-	if (smfi_insheader(ctx, 0, "Authentication-Results", (char *)mp_verdict_authres(v)) !=
-	    MI_SUCCESS) {
-		r = on_error(ctx, m, o, "could not add Authentication-Results");
-		goto done;
-	}
-
-	if (e->dry_run) {
-		o->action = action == MP_ACTION_ACCEPT ? "accept" : mp_action_str(action);
-		n = strlen(o->note);
-		snprintf(o->note + n, sizeof(o->note) - n, " dry_run=yes%s",
-		    action == MP_ACTION_ACCEPT ? "" : " (not applied)");
-	} else if (action == MP_ACTION_QUARANTINE) {
-		if (smfi_quarantine(ctx, (char *)reason) != MI_SUCCESS) {
-			r = on_error(ctx, m, o, "could not quarantine");
-			goto done;
-		}
-		o->action = "quarantine";
 	} else {
-		o->action = "accept";
+		r = eom_deliver(ctx, c, m, v, action, reason, o);
 	}
-	r = SMFIS_ACCEPT;
-done:
+
 	/* Off the SMTP path: a bounded queue that never blocks (store.c). */
 	if (e->store != NULL) {
 		struct mp_store_record rec;
@@ -527,13 +620,24 @@ done:
 		mp_store_record_from_verdict(&rec, v, &in, e->hostname,
 		    strcmp(o->qid, "NOQUEUE") ? o->qid : "", time(NULL));
 		rec.action = strcmp(o->action, "reject") == 0 ? MP_ACTION_REJECT :
-		    strcmp(o->action, "tempfail") == 0 ? MP_ACTION_TEMPFAIL :
+		    strncmp(o->action, "tempfail", 8) == 0 ? MP_ACTION_TEMPFAIL :
 		    strcmp(o->action, "quarantine") == 0 ? MP_ACTION_QUARANTINE : MP_ACTION_ACCEPT;
 		(void)mp_store_submit(e->store, &rec);
 	}
 	log_line(c, m, v, o, mp_now_ms() - start);
 	mp_verdict_free(&v);
 	return r;
+}
+
+/* A message refused for its HELO or MAIL FROM, where the MTA did not
+ * wait for our reply to MAIL: refused here instead. */
+static sfsistat
+eom_refused(SMFICTX *ctx, const struct conn *c, const struct msg *m, const char *qid)
+{
+	log_refusal(c, m, qid, refusals[m->refusal].eom);
+	(void)smfi_setreply(ctx, (char *)refusals[m->refusal].eom,
+	    (char *)refusals[m->refusal].xcode, (char *)refusals[m->refusal].text);
+	return SMFIS_REJECT;
 }
 
 static sfsistat
@@ -544,13 +648,16 @@ mlfi_eom(SMFICTX *ctx)
 	char qid[MP_QID_MAX];
 	sfsistat r;
 
-	if (c == NULL || c->msg == NULL)
-		return SMFIS_CONTINUE;
 	memset(&o, 0, sizeof(o));
 	symval(ctx, "i", qid, sizeof(qid));
 	o.qid = strcmp(qid, "-") ? qid : "NOQUEUE";
+	/* No message context: nothing was checked, so nothing is let through. */
+	if (c == NULL || c->msg == NULL)
+		return no_engine(ctx, o.qid);
 	o.action = "accept";
-	if (c->msg->skipped)
+	if (c->msg->refusal != MSG_OK)
+		r = eom_refused(ctx, c, c->msg, o.qid);
+	else if (c->msg->skipped)
 		r = eom_skipped(ctx, c, c->msg, &o);
 	else
 		r = eom_message(ctx, c, c->msg, &o);

@@ -2,9 +2,13 @@
 # mailposture-milter at the protocol level: miltertest plays the MTA, one
 # Lua script per topic in tests/miltertest/ (negotiation, verdicts,
 # forged Authentication-Results, several messages and aborts on one
-# connection, hostile input, skip rules), plus rawmilter.py for packets
-# miltertest cannot send (NUL bytes, values over 1 KB). Each script
-# prints "ok - ..." / "not ok - ..." lines that become TAP here.
+# connection, hostile input, skip rules, spoofed identities), plus
+# rawmilter.py for packets miltertest cannot send (NUL bytes, values over
+# 1 KB) and bounds.py for every bound taken past its limit (floods of
+# forged Authentication-Results, long HELO and MAIL FROM, a deletion that
+# fails). Each script prints "ok - ..." / "not ok - ..." lines that
+# become TAP here. Last, the pidfile: written and removed by the user
+# the milter drops to.
 # Runs under tests/harness/with-servers (MP_TEST_RESOLVER is the test
 # NSD). Needs no root and no MTA; skips without miltertest.
 #
@@ -57,13 +61,15 @@ trap 'stop_milter; mp_harness_cleanup' EXIT
 
 # write_conf FILE SOCKET: the configuration every script expects.
 # 198.51.100.0/24 is skipped (skip.lua); every other documentation
-# network is judged.
+# network is judged. on_error = accept (the default) is the setting under
+# which a bound once let a forged message through: bounds.py tests it.
 write_conf() {
 	cat > "$1" <<CONF
 [milter]
 socket = $2
 user = nobody
 pidfile =
+on_error = accept
 dmarc_reject = reject
 dmarc_quarantine = quarantine
 skip_networks = 127.0.0.0/8 ::1 198.51.100.0/24
@@ -147,6 +153,24 @@ lines() {
 	grep -c -- "$1" "$LOG" 2>/dev/null
 }
 
+# wait_log PATTERN: up to 10 s for a line that a message still in the
+# milter's hands (the client gone) logs at its end.
+wait_log() {
+	for _ in $(seq 1 100); do
+		grep -Eq -- "$1" "$LOG" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# run_bounds NAME ARGS...: bounds.py against a milter socket.
+run_bounds() {
+	local name=$1
+	shift
+	timeout 300 python3 "$MT_DIR/bounds.py" "$@" > "$D/$name.out" 2>&1
+	report "$name" "$D/$name.out" $?
+}
+
 # --- over TCP ----------------------------------------------------------------
 PORT=$(mp_free_port)
 TCP="inet:$PORT@127.0.0.1"
@@ -181,7 +205,13 @@ check "hostile: unknown family logged as skipped (no address)" \
 	grep -q 'UNSPEC: client=.*\[-\] .*skipped: no client IP address forged_ar_deleted=1' "$LOG"
 check "hostile: no {i} macro logged as NOQUEUE" \
 	grep -q 'NOQUEUE: client=.* from=pass.milter.example.net spf=pass' "$LOG"
-check "hostile: the long MAIL FROM is logged as cut" grep -q 'LONGMAIL: .*mailfrom_cut=yes' "$LOG"
+check "hostile: the 700-byte MAIL FROM is judged whole (spf=pass)" \
+	grep -q 'LONGMAIL: .* spf=pass ' "$LOG"
+
+run_lua spoof "$TCP"
+check "spoof: attacks 1 and 2 logged as rejected, neither as dmarc=pass" \
+	sh -c "grep -q 'SPOOF1: .*action=reject' '$LOG' && grep -q 'SPOOF2: .*action=reject' '$LOG' \
+		&& ! grep -Eq 'SPOOF[12]: .*dmarc=pass' '$LOG'"
 
 run_lua skip "$TCP"
 check "skip: the log says why and counts the deleted field" \
@@ -192,6 +222,19 @@ if command -v python3 >/dev/null 2>&1; then
 	report rawmilter "$D/rawmilter.out" $?
 	check "rawmilter: the 20000-byte From is logged as cut and too long" \
 		grep -q 'RAW20K: .*problem="unusable From header: value too long" over_cap=.*1 cut' "$LOG"
+	run_bounds bounds 127.0.0.1 "$PORT"
+	check "bounds: the log counts 1001 deleted forged fields" \
+		grep -q 'FLOOD1001: .*action=accept .*forged_ar_deleted=1001' "$LOG"
+	check "bounds: the log counts 10000 deleted forged fields" \
+		grep -q 'FLOOD10000: .*action=accept .*forged_ar_deleted=10000' "$LOG"
+	check "bounds: a failed deletion tempfails, whatever on_error says" \
+		wait_log 'FAILDEL: .*action=tempfail .*error="could not delete a forged Authentication-Results"'
+	check "bounds: the failed deletion was not accepted" \
+		sh -c "! grep -q 'FAILDEL: .*action=accept' '$LOG'"
+	check "bounds: the 2049-byte MAIL FROM is logged as refused" \
+		grep -q 'MF2049: .*refused: MAIL FROM longer than 2048 bytes action=reject reply="501 5.1.7' "$LOG"
+	check "bounds: the 2049-byte HELO is logged as refused" \
+		grep -q 'HELO2049: .*refused: HELO longer than 2048 bytes action=reject reply="501 5.5.2' "$LOG"
 else
 	ok "rawmilter # SKIP python3 not found"
 fi
@@ -220,14 +263,71 @@ done()
 LUA
 timeout 60 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$UNIX" -s "$D/steps.lua" > "$D/steps.out" 2>&1
 report "unix steps" "$D/steps.out" $?
-for s in verdicts forged session skip; do
+for s in verdicts forged session skip spoof; do
 	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$UNIX" -s "$MT_DIR/$s.lua" \
 		> "$D/unix-$s.out" 2>&1
 	report "unix $s" "$D/unix-$s.out" $?
 done
+if command -v python3 >/dev/null 2>&1; then
+	# Refusals come at end of message here: MAIL gets no reply.
+	run_bounds "unix bounds" "$D/milter.sock"
+	check "unix bounds: the 2049-byte MAIL FROM is logged as refused at end of message" \
+		grep -q 'MF2049: .*refused: MAIL FROM longer than 2048 bytes action=reject reply="550 5.1.7' "$LOG"
+fi
 check "unix socket: the milter is still running after every script" kill -0 "$PID_UNIX"
 stop_milter
 check "unix socket: SIGTERM ends the milter cleanly (status 0)" test "${MILTER_STATUS:-x}" = 0
+
+# --- the pidfile -------------------------------------------------------------
+# Started as root, the milter drops to nobody and writes its pidfile
+# again as nobody, in a directory nobody owns (as systemd's
+# /run/mailposture is the service user's): the same user removes it on
+# SIGTERM. A directory that user cannot write is reported at start.
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$D/run"
+	chown nobody "$D/run"
+	chmod 700 "$D/run"
+	PIDFILE="$D/run/milter.pid"
+	write_conf "$D/pid.conf" "inet:$(mp_free_port)@127.0.0.1"
+	sed -i "s|^pidfile =.*|pidfile = $PIDFILE|" "$D/pid.conf"
+	if start_milter "$D/pid.conf"; then
+		# The socket listens before the pidfile is written again by nobody.
+		for _ in $(seq 1 50); do
+			[ "$(stat -c %U "$PIDFILE" 2>/dev/null)" = nobody ] && break
+			sleep 0.1
+		done
+		check "pidfile: written with the milter's pid" \
+			test "$(cat "$PIDFILE" 2>/dev/null)" = "$MILTER_PID"
+		check "pidfile: owned by the user the milter dropped to" \
+			test "$(stat -c %U "$PIDFILE" 2>/dev/null)" = nobody
+		stop_milter
+		check "pidfile: SIGTERM ends the milter cleanly (status 0)" \
+			test "${MILTER_STATUS:-x}" = 0
+		check "pidfile: removed on stop" test ! -e "$PIDFILE"
+		check "pidfile: no error removing it" \
+			sh -c "! grep -q 'pidfile .*: Permission denied' '$LOG'"
+	else
+		not_ok "pidfile: the milter started with its pidfile in $D/run"
+	fi
+	# $D is root's (mode 755): nobody cannot remove a file there. The
+	# milter says so at start and does not fail at stop.
+	write_conf "$D/pid-root.conf" "inet:$(mp_free_port)@127.0.0.1"
+	sed -i "s|^pidfile =.*|pidfile = $D/milter.pid|" "$D/pid-root.conf"
+	if start_milter "$D/pid-root.conf"; then
+		check "pidfile: in a directory its user cannot write, the start log says so" \
+			wait_log "pidfile $D/milter.pid: directory $D is not writable by uid [0-9]+, which will not be able to remove"
+		check "pidfile: ... and the file (written as root) has the pid" \
+			test "$(cat "$D/milter.pid" 2>/dev/null)" = "$MILTER_PID"
+		stop_milter
+		check "pidfile: ... and stop neither fails nor logs an error" \
+			sh -c "test '${MILTER_STATUS:-x}' = 0 && ! grep -q 'pidfile .*: Permission denied' '$LOG'"
+	else
+		not_ok "pidfile: the milter started with its pidfile in $D"
+	fi
+	rm -f "$D/milter.pid"
+else
+	ok "pidfile # SKIP not root: the milter drops no privileges"
+fi
 
 check "no sanitizer report in the milter log" \
 	sh -c "! grep -q 'ERROR: AddressSanitizer\\|runtime error:\\|LeakSanitizer' '$LOG'"

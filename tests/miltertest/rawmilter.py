@@ -6,7 +6,8 @@ without its value, and a packet larger than libmilter accepts.
 
 Usage: rawmilter.py HOST PORT. Speaks the MTA side of the milter protocol
 (version 6) over TCP and prints the same "ok - ..." / "not ok - ..." /
-"done" lines as the Lua scripts (see lib.lua).
+"done" lines as the Lua scripts (see lib.lua). bounds.py imports Conn
+from here, also over a unix socket (port None, host the path).
 """
 import socket
 import struct
@@ -27,7 +28,12 @@ class Closed(Exception):
 
 class Conn:
     def __init__(self, host, port):
-        self.s = socket.create_connection((host, port), timeout=20)
+        if port is None:
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.s.settimeout(60)
+            self.s.connect(host)
+        else:
+            self.s = socket.create_connection((host, port), timeout=60)
         self.steps = 0
         self.mods = []
 
@@ -57,12 +63,17 @@ class Conn:
 
     def step(self, cmd, data=b""):
         """Sends one step; returns its reply code, "-" when none is due."""
+        return self.step_text(cmd, data)[0]
+
+    def step_text(self, cmd, data=b""):
+        """Like step, with the reply's text (smfi_setreply) as well."""
         if self.steps & SKIP.get(cmd, 0):
-            return "-"
+            return "-", ""
         self.send(cmd, data)
         if self.steps & NR.get(cmd, 0):
-            return "-"
-        return self.read()[0]
+            return "-", ""
+        cmd, data = self.read()
+        return cmd, data.rstrip(b"\0").decode("latin-1")
 
     def eom(self):
         """The final reply's code; its text (smfi_setreply) in self.text."""
