@@ -149,6 +149,17 @@ else
 	not_ok "attack 3: 10,000 forged fields on a real message" "$(mp_final_reply a3b)"
 fi
 
+# --- a header field larger than one libmilter packet (64 KB) --------------
+# Postfix passes fields up to header_size_limit (102400 by default); one
+# that libmilter cannot read must not leave the message unevaluated.
+{
+	printf 'X-Big: '
+	head -c 101000 /dev/zero | tr '\0' 'a'
+	printf '\nFrom: <ceo@%s>\nTo: <rcpt@example.net>\nSubject: big\nX-Test-Id: big\n\nbody\n' "$VICTIM"
+} > "$D/big"
+mp_send big "$ATTACK_IP" --from "x@$ATTACKER" --data "$D/big"
+refused "a 101 kB header field on a spoof" big
+
 # --- 4: the sender's own DNS is slow: the victim's policy still applies ---
 # slowptr.spoof.example.net: "v=spf1 ptr:slow.example.net -all", and the
 # client's PTR names lie below slow.example.net, which never answers.
