@@ -135,4 +135,18 @@ bool mp_dns_parse_rdata(enum mp_dns_type type, const unsigned char *rd, size_t l
 /* Frees what mp_dns_parse_rdata allocated in rr and zeroes it. */
 void mp_dns_rr_clear(struct mp_dns_rr *rr);
 
+/*
+ * For fuzzing and tests only: a fake DNS. While fn is set (it is NULL
+ * by default), mp_dns_query answers every query whose name is valid from
+ * fn, without the cache, libunbound or the deadline, so a harness can
+ * serve a zone made from its input without any network. fn must return
+ * a whole result built as a real one is (status, rr[] with NUL-terminated
+ * text, heap-allocated: the caller frees it with mp_dns_result_free),
+ * never NULL. Process-global: set it before any query and never change
+ * it while queries may run. mp_dns_query still needs a struct mp_dns.
+ */
+typedef struct mp_dns_result *(*mp_dns_fake_fn)(void *arg, const char *name,
+    enum mp_dns_type type);
+void mp_dns_set_fake(mp_dns_fake_fn fn, void *arg);
+
 #endif

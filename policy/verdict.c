@@ -509,7 +509,8 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 
 /*
  * smtp.mailfrom is what downstream readers align on: it is the address
- * only when the display copy is the address unchanged, else the domain
+ * only when the display copy is the address unchanged and short enough
+ * for an A-R reader (ours keeps 255 bytes of a value), else the domain
  * SPF checked (RFC 8601 2.7.2 allows the domain alone), never a cut or
  * escaped copy that could read as another domain.
  */
@@ -519,7 +520,8 @@ write_authres(struct mp_verdict *v)
 	struct mp_buf *b = &v->authres;
 
 	mp_buf_printf(b, "%s; spf=%s", v->authserv_id, mp_spf_result_str(v->spf.result));
-	if (v->mail_from_shown[0] && v->mail_from_whole) {
+	if (v->mail_from_shown[0] && v->mail_from_whole &&
+	    strlen(v->mail_from_shown) < sizeof(((struct mp_authres_prop *)0)->value) - 2) {
 		mp_buf_puts(b, " smtp.mailfrom=");
 		mp_authres_put_pvalue(b, v->mail_from_shown);
 	} else if (v->mail_from_shown[0] && v->spf.domain[0]) {
