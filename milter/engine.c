@@ -11,6 +11,25 @@
  * last reference (the first message to end after a reload) must not pay
  * for that before libmilter sends its reply, so it hands the generation
  * to a detached reaper thread; mp_engine_shutdown waits for the reapers.
+ *
+ * Memory. A generation is about 24 MB once it has seen mail (measured,
+ * issue 11): the posture cache, 2048 slots of 8.8 kB (18 MB), the PSL
+ * (1.7 MB), the resolver (0.4 MB, and 2.5 MB more once libunbound's
+ * worker thread runs), then the DNS caches. Most of it is allocated by
+ * whichever thread touches it first: the posture cache by a libmilter
+ * worker, the resolver's by libunbound's thread. Left to itself, glibc
+ * serves those blocks from that thread's arena: after the first 18 MB
+ * block is freed its dynamic mmap threshold rises to 18 MB (and its trim
+ * threshold to 36 MB), so every later posture cache comes from an arena
+ * heap, is zeroed page by page, and stays resident after it is freed. With
+ * 2 x cores x 8 arenas that was 16 arenas of 20 MB: 11 MB of RSS grew to
+ * 250 MB after 100 reloads under load, 24 MB of it in use. So the first
+ * build fixes the mmap threshold (large blocks always get their own
+ * mapping, zero-filled by the kernel on first touch and unmapped on
+ * free), and each freed generation is followed by malloc_trim(), which
+ * hands the free pages of every arena (the PSL's and libunbound's many
+ * small blocks) back to the kernel. Both are glibc's; elsewhere the
+ * allocator decides.
  */
 #include "config.h"
 
@@ -19,6 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+/* (after a libc header, which defines __GLIBC__) */
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
 #include "milter.h"
@@ -30,10 +53,46 @@ static struct mp_engine *current;
 static unsigned long generations;
 static bool shutting_down;      /* no publish after mp_engine_shutdown */
 static unsigned reapers;        /* reaper threads still freeing a generation */
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+
+/*
+ * glibc's default: 128 kB. Fixed rather than dynamic (see the top of this
+ * file). The blocks above it are few and per generation or per process
+ * (posture cache, store queue, DNS cache tables), so the number of
+ * mappings stays small; libunbound's 64 kB buffers stay in the arenas.
+ */
+#define ENGINE_MMAP_THRESHOLD (128 * 1024)
+
+static void
+malloc_setup(void)
+{
+#ifdef __GLIBC__
+	if (getenv("H6_NO_MALLOPT") == NULL && mallopt(M_MMAP_THRESHOLD, ENGINE_MMAP_THRESHOLD) != 1)
+		mp_log(LOG_WARNING, "mallopt(M_MMAP_THRESHOLD) failed: memory freed by "
+		    "a reload may stay resident");
+#endif
+}
+
+/* After a generation is gone: its free pages go back to the kernel. */
+static void
+malloc_release(unsigned long generation)
+{
+#ifdef __GLIBC__
+	unsigned long long t0 = mp_now_ms();
+
+	if (getenv("H6_NO_TRIM") == NULL) (void)malloc_trim(0);
+	mp_log(LOG_DEBUG, "configuration generation %lu freed; malloc_trim took %llu ms",
+	    generation, mp_now_ms() - t0);
+#else
+	(void)generation;
+#endif
+}
 
 static void
 engine_free(struct mp_engine *e)
 {
+	unsigned long generation = e->generation;
+
 	mp_evaluator_free(&e->ev);
 	mp_netlist_free(&e->skip_networks);
 	mp_domlist_free(&e->skip_mail_from);
@@ -41,15 +100,19 @@ engine_free(struct mp_engine *e)
 	mp_store_free(&e->store);
 	mp_conf_unref(&e->conf);
 	free(e);
+	malloc_release(generation);
 }
 
 struct mp_engine *
 mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 {
-	struct mp_engine *e = xcalloc(1, sizeof(*e));
+	struct mp_engine *e;
 	char why[256];
 	long n;
 
+	/* Before the first generation allocates anything large. */
+	pthread_once(&malloc_once, malloc_setup);
+	e = xcalloc(1, sizeof(*e));
 	e->refs = 1;
 	e->conf = mp_conf_ref(conf);
 	e->skip_networks = mp_netlist_parse(mp_conf_str(conf, "milter", "skip_networks"),

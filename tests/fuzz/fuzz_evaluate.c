@@ -117,8 +117,10 @@ check_spf_pass(const struct mp_verdict *v, const char *from, bool strict)
 		id[0] = '\0';
 	FZ_CHECK(id[0] != '\0', "dmarc=pass through SPF, MAIL FROM \"%s\" names no domain",
 	    sc.mail);
-	/* TODO(lead): compare with spf->dmarc_domain once struct
-	 * mp_spf_outcome has it: the one domain that may align. */
+	/* The one domain that may align is the one SPF evaluated, and it is
+	 * the one the envelope names. */
+	FZ_CHECK(mp_strcasecmp(spf->dmarc_domain, id) == 0,
+	    "SPF lends \"%s\" to DMARC, the envelope names \"%s\"", spf->dmarc_domain, id);
 	FZ_CHECK(mp_strcasecmp(spf->domain, id) == 0,
 	    "SPF evaluated \"%s\", the envelope names \"%s\"", spf->domain, id);
 	FZ_CHECK(aligned(id, from, strict), "dmarc=pass through SPF: \"%s\" not aligned with \"%s\"%s",
