@@ -685,8 +685,9 @@ fail_session(struct session *s, enum smtp_err e, const char *where)
 	if (s->err != SMTP_OK)
 		return;
 	s->err = e;
-	snprintf(s->where, sizeof(s->where), "%s", where);
-	snprintf(s->errtext, sizeof(s->errtext), "%s", s->c ? smtp_error(s->c) : "");
+	/* Both are for the report only: a cut is fine. */
+	mp_strlcpy(s->where, where, sizeof(s->where));
+	mp_strlcpy(s->errtext, s->c ? smtp_error(s->c) : "", sizeof(s->errtext));
 }
 
 /* Connects, reads the banner, says EHLO. False when the session ended. */
