@@ -75,6 +75,8 @@ struct msg {
 	/* Not evaluated (skip_* rules): why, for the log at eom. Only the
 	 * forged A-R positions are recorded, to delete them all the same. */
 	bool skipped;
+	bool skip_if_spf;               /* skip_mail_from matched: skipped only if SPF
+	                                 * passes for that domain (checked at eom) */
 	char skip_why[128];
 	/*
 	 * Incoming A-R fields that carry our authserv-id, to delete at eom:

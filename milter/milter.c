@@ -203,8 +203,6 @@ skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, 
 			return buf;
 		}
 	}
-	if (mp_domlist_match_address(e->skip_mail_from, m->mail_from))
-		return "MAIL FROM domain in skip_mail_from";
 	return NULL;
 }
 
@@ -277,6 +275,13 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		 */
 		m->skipped = true;
 		mp_strlcpy(m->skip_why, why, sizeof(m->skip_why));
+	} else if (mp_domlist_match_address(m->eng->skip_mail_from, m->mail_from)) {
+		/*
+		 * The envelope sender is the client's claim: anybody can say
+		 * MAIL FROM:<x@lists.example.net>. So the message is evaluated,
+		 * and skipped only if SPF passed for that very domain (eom).
+		 */
+		m->skip_if_spf = true;
 	}
 	return c->nr_mail ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -563,6 +568,26 @@ eom_deliver(SMFICTX *ctx, const struct conn *c, const struct msg *m,
 	return SMFIS_ACCEPT;
 }
 
+/*
+ * skip_mail_from holds only for a sender SPF vouches for: a pass for the
+ * domain of the address the rule matched (SPF checks the domain after
+ * its last '@', as the rule does; a MAIL FROM without '@' has none).
+ * Notes in o why the rule did not apply.
+ */
+static bool
+skip_mail_from_proven(const struct mp_verdict *v, struct msg *m, struct outcome *o)
+{
+	const struct mp_spf_outcome *spf = mp_verdict_spf(v);
+
+	if (spf->result == MP_SPF_PASS && spf->dmarc_domain[0] != '\0') {
+		mp_strlcpy(m->skip_why, "MAIL FROM domain in skip_mail_from, SPF pass",
+		    sizeof(m->skip_why));
+		return true;
+	}
+	note(o, " skip_mail_from=not_applied (spf=%s)", mp_spf_result_str(spf->result));
+	return false;
+}
+
 static sfsistat
 eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 {
@@ -573,6 +598,7 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 		.mail_from = m->mail_from,
 		.headers = m->hdr,
 		.nheaders = m->nhdr,
+		.from_incomplete = m->from_cut > 0 || m->from_overflow > 0,
 		.want_posture = true,
 		.pct_sample = -1,
 	};
@@ -594,6 +620,11 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 	}
 
 	v = mp_evaluate(e->ev, &in);
+	if (m->skip_if_spf && skip_mail_from_proven(v, m, o)) {
+		r = eom_skipped(ctx, c, m, o);
+		mp_verdict_free(&v);
+		return r;
+	}
 	action = mp_verdict_action(v, &reason);
 
 	if (!e->dry_run && (action == MP_ACTION_REJECT || action == MP_ACTION_TEMPFAIL)) {

@@ -144,7 +144,9 @@ static const struct conf_opt options[] = {
 	    "Envelope senders whose messages are not evaluated: user@domain, "
 	    "@domain (any user of that domain) or domain (that domain and its "
 	    "subdomains), separated by spaces or commas. Indented lines "
-	    "continue the list."),
+	    "continue the list. Anybody can claim an envelope sender, so the "
+	    "rule holds only when SPF passes for its domain; otherwise the "
+	    "message is evaluated like any other."),
 	ENUM("milter", "on_error", "accept", "accept|tempfail",
 	    "Action when the milter cannot evaluate a message for a reason of "
 	    "its own (an internal error): accept the message, or tempfail "
@@ -180,7 +182,10 @@ static const struct conf_opt options[] = {
 	    "authserv-ids whose Authentication-Results headers are trusted for "
 	    "DKIM results (for example a DKIM verifier before this milter), "
 	    "separated by spaces or commas. Headers with any other authserv-id "
-	    "are ignored."),
+	    "are ignored. A sender can write such a header too: list an id only "
+	    "if every way into this host passes the host that writes it, and "
+	    "that host deletes incoming headers with its id (RFC 8601 section "
+	    "5)."),
 	STR("policy", "psl_file", MP_PSL_FILE, check_path, 0,
 	    "The Public Suffix List, an absolute path. It gives the "
 	    "organizational domain of a name (RFC 7489 section 3.2); its "

@@ -419,6 +419,9 @@ collect_from(const struct mp_message *msg, struct mp_verdict *v,
 		}
 	}
 	free(from);
+	/* Before the count: a From we did not see whole may be the forged one. */
+	if (msg->from_incomplete)
+		set_problem(v, PROBLEM_BAD_FROM, "unusable From header: From fields not all kept");
 	if (nfrom_fields == 0)
 		set_problem(v, PROBLEM_NO_FROM, "no From header");
 	else if (nfrom_fields > 1)

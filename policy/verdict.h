@@ -35,6 +35,8 @@ struct mp_message {
 	const char *mail_from;      /* without angle brackets; "" for the null sender */
 	const struct mp_header *headers;   /* only From and Authentication-Results matter */
 	size_t nheaders;
+	bool from_incomplete;       /* a From field was dropped or cut before us: the
+	                             * From is unusable (nothing says what was lost) */
 	bool want_posture;          /* also score the From domain's posture */
 	int pct_sample;             /* -1: random; 0..99: fixed (tests) */
 };

@@ -321,12 +321,20 @@ reload_milter "skip_mail_from = @soft.milter.example.net" "skip_networks = 127.0
 send_tagged skipnet --from pass@pass.milter.example.net
 f=$(saved skipnet)
 check "skip_networks 192.0.2.0/28: no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
-reload_milter "skip_mail_from = @soft.milter.example.net"
-send_tagged skipfrom --from softfail@soft.milter.example.net --add-header "$FORGED"
+reload_milter "skip_mail_from = @pass.milter.example.net @soft.milter.example.net"
+send_tagged skipfrom --from pass@pass.milter.example.net --header "From: <a@fail.milter.example.net>" \
+	--add-header "$FORGED"
 f=$(saved skipfrom)
-check "skip_mail_from: no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
-check "skip_mail_from: the log says why" grep -q "skipped: MAIL FROM domain in skip_mail_from" "$MP_MILTER_LOG"
-check "skip_mail_from: forged A-R deleted" sh -c "! grep -q 'paypal.com' '$f'"
+check "skip_mail_from, SPF pass: no A-R" sh -c "! grep -q '^Authentication-Results: mx.example.net' '$f'"
+check "skip_mail_from, SPF pass: the log says why" grep -q "skipped: MAIL FROM domain in skip_mail_from, SPF pass" "$MP_MILTER_LOG"
+check "skip_mail_from, SPF pass: forged A-R deleted" sh -c "! grep -q 'paypal.com' '$f'"
+# The envelope sender is only a claim: without an SPF pass for it, the
+# rule does not hold and the message is judged like any other.
+send_tagged skipsoft --from softfail@soft.milter.example.net --header "From: <a@soft.milter.example.net>"
+f=$(saved skipsoft)
+check "skip_mail_from, SPF softfail: evaluated (A-R added)" grep -q '^Authentication-Results: mx.example.net' "$f"
+check "skip_mail_from, SPF softfail: the log says the rule did not apply" \
+	grep -q "skip_mail_from=not_applied (spf=softfail)" "$MP_MILTER_LOG"
 
 # --- actions ------------------------------------------------------------------------
 pid_before=$MP_MILTER_PID

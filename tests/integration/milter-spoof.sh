@@ -53,6 +53,7 @@ pidfile =
 dmarc_reject = reject
 on_error = accept
 temperror = accept
+skip_mail_from = lists.example.net
 [dns]
 resolver = $MP_TEST_RESOLVER_DROP
 timeout = 1000
@@ -148,6 +149,27 @@ elif [ "${code#4}" != "$code" ]; then
 else
 	not_ok "attack 3: 10,000 forged fields on a real message" "$(mp_final_reply a3b)"
 fi
+
+# --- From fields the milter does not keep whole -----------------------------
+# Found in review: with four From fields the fourth was never read, and a
+# third one was cut at 256 bytes; the evaluator saw only the attacker's.
+mp_send from4 "$ATTACK_IP" --from "x@$ATTACKER" --header "From: <x@$ATTACKER>" \
+	--add-header "From: <x@$ATTACKER>" --add-header "From: <x@$ATTACKER>" \
+	--add-header "From: <ceo@$VICTIM>" --add-header "X-Test-Id: from4"
+refused "four From fields, the victim's last" from4
+commas=$(printf ',%.0s' $(seq 1 300))
+mp_send from3cut "$ATTACK_IP" --from "x@$ATTACKER" --header "From: <x@$ATTACKER>" \
+	--add-header "From: <x@$ATTACKER>" --add-header "From: x@$ATTACKER$commas ceo@$VICTIM" \
+	--add-header "X-Test-Id: from3cut"
+refused "a third From field longer than kept, the victim past the cut" from3cut
+
+# --- skip_mail_from = lists.example.net: the envelope is only a claim -------
+mp_send skipclaim "$ATTACK_IP" --from "x@lists.example.net" --header "From: <ceo@$VICTIM>" \
+	--add-header "X-Test-Id: skipclaim"
+refused "skip_mail_from: MAIL FROM:<x@lists.example.net> without an SPF pass" skipclaim
+mp_send skipbare "$ATTACK_IP" --from "lists.example.net" --header "From: <ceo@$VICTIM>" \
+	--add-header "X-Test-Id: skipbare"
+refused "skip_mail_from: MAIL FROM:<lists.example.net> (no '@')" skipbare
 
 # --- a header field larger than one libmilter packet (64 KB) --------------
 # Postfix passes fields up to header_size_limit (102400 by default); one
