@@ -437,8 +437,10 @@ mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_deadline *deadline,
 	addr = len == 0 ? xasprintf("postmaster@%s", helo) : xstrndup(mail_from, len);
 	spf_set_text(out->identity, sizeof(out->identity), addr);
 	/* The domain is what follows the last '@': a quoted local part may
-	 * hold '@' itself ("a@victim"@attacker is attacker's). */
-	at = strrchr(addr, '@');
+	 * hold '@' itself ("a@victim"@attacker is attacker's). For the null
+	 * sender it is the whole HELO name (RFC 7208 2.4), never split: a
+	 * HELO holding '@' names no domain and gives none. */
+	at = len == 0 ? addr + strlen("postmaster") : strrchr(addr, '@');
 	if (at == NULL) {
 		/*
 		 * A sender without a domain (Postfix accepts <name> and

@@ -101,6 +101,14 @@ START_TEST(null_sender_aligns_its_helo_identity)
 	ck_assert_ptr_nonnull(strstr(mp_verdict_authres(v), "smtp.helo=" VICTIM));
 	mp_verdict_free(&v);
 
+	/* A HELO holding '@' is no domain: postmaster@<HELO> is not split
+	 * again at its last '@' (a fuzz finding). */
+	v = run(ev, ATTACK_IP, "a\"@" ATTACKER, "", from_victim, 1);
+	ck_assert_int_eq(mp_verdict_spf(v)->result, MP_SPF_NONE);
+	ck_assert_str_eq(mp_verdict_spf(v)->dmarc_domain, "");
+	assert_refused(v, "MAIL FROM:<> HELO a\"@" ATTACKER);
+	mp_verdict_free(&v);
+
 	/* The attacker's HELO with the null sender aligns only with himself. */
 	v = run(ev, ATTACK_IP, ATTACKER, "<>", from_victim, 1);
 	ck_assert_int_eq(mp_verdict_spf(v)->result, MP_SPF_PASS);
