@@ -703,8 +703,8 @@ dispatcher_start(struct mp_dns *dns)
 /*
  * Queries.
  */
-static struct mp_dns_result *
-result_new(enum mp_dns_status st, const char *why)
+struct mp_dns_result *
+mp_dns_result_new(enum mp_dns_status st, const char *why)
 {
 	struct mp_dns_result *r = xcalloc(1, sizeof(*r));
 
@@ -917,9 +917,9 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 	bool done, broken;
 
 	if (dns == NULL)
-		return result_new(MP_DNS_ERROR, "no resolver");
+		return mp_dns_result_new(MP_DNS_ERROR, "no resolver");
 	if (!query_name_ok(name))
-		return result_new(MP_DNS_ERROR, "bad query name");
+		return mp_dns_result_new(MP_DNS_ERROR, "bad query name");
 	if (fake_fn != NULL)
 		return fake_fn(fake_arg, name, type);
 	if ((r = mp_dnscache_get(dns->cache, name, type, mp_now_ms())) != NULL)
@@ -929,13 +929,13 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 	if (left < wait_ms)
 		wait_ms = left;
 	if (wait_ms == 0)
-		return result_new(MP_DNS_TIMEOUT, "deadline expired before the query");
+		return mp_dns_result_new(MP_DNS_TIMEOUT, "deadline expired before the query");
 	end = mp_now_ms() + wait_ms;
 
 	pthread_mutex_lock(&dns->mu);
 	if (dns->broken || !dispatcher_start(dns)) {
 		pthread_mutex_unlock(&dns->mu);
-		return result_new(MP_DNS_ERROR, "resolver thread not running");
+		return mp_dns_result_new(MP_DNS_ERROR, "resolver thread not running");
 	}
 	pthread_mutex_unlock(&dns->mu);
 
@@ -950,7 +950,7 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 		cb_unlink(dns, cb);
 		pthread_mutex_unlock(&dns->mu);
 		cb_free(cb);
-		return result_new(MP_DNS_ERROR, ub_strerror(rc));
+		return mp_dns_result_new(MP_DNS_ERROR, ub_strerror(rc));
 	}
 
 	pthread_mutex_lock(&dns->mu);
@@ -985,12 +985,12 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 		if (ub_cancel(dns->ctx, id) == 0)
 			cb_free(cb);
 		if (broken)
-			return result_new(MP_DNS_ERROR, "resolver thread stopped");
-		return result_new(MP_DNS_TIMEOUT, wait_ms < dns->timeout_ms ?
+			return mp_dns_result_new(MP_DNS_ERROR, "resolver thread stopped");
+		return mp_dns_result_new(MP_DNS_TIMEOUT, wait_ms < dns->timeout_ms ?
 		    "no answer before the deadline" : "no answer within the timeout");
 	}
 
-	r = result_new(MP_DNS_OK, NULL);
+	r = mp_dns_result_new(MP_DNS_OK, NULL);
 	if (cb->q.err != 0 || cb->q.res == NULL) {
 		int err = cb->q.err ? cb->q.err : UB_NOMEM;
 

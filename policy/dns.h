@@ -90,6 +90,8 @@ void mp_dns_free(struct mp_dns **dnsp);
 struct mp_dns_result *mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
     const char *name, enum mp_dns_type type);
 void mp_dns_result_free(struct mp_dns_result **resp);
+/* An empty result with status st and a reason (copied, may be NULL). */
+struct mp_dns_result *mp_dns_result_new(enum mp_dns_status st, const char *why);
 /* A deep copy (never NULL), and the heap bytes a result holds. */
 struct mp_dns_result *mp_dns_result_dup(const struct mp_dns_result *r);
 size_t mp_dns_result_size(const struct mp_dns_result *r);

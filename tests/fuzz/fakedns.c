@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,17 +177,6 @@ fz_scenario_free(struct fz_scenario *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-static struct mp_dns_result *
-result_status(enum mp_dns_status st, const char *why)
-{
-	struct mp_dns_result *r = xcalloc(1, sizeof(*r));
-
-	r->status = st;
-	if (why != NULL)
-		r->why = xstrdup(why);
-	return r;
-}
-
 /* A target name as dns.c hands it over: lowercased, no trailing dot. */
 static void
 set_target(struct mp_dns_rr *out, const char *s, size_t n)
@@ -264,10 +254,10 @@ empty_answer(const struct fz_scenario *sc, const char *name)
 
 	for (size_t i = 0; i < MP_ARRAY_SIZE(pseudo); i++)
 		if (find(sc, name, pseudo[i].type) != NULL)
-			return result_status(pseudo[i].st, "fake");
+			return mp_dns_result_new(pseudo[i].st, "fake");
 	for (size_t i = 0; i < sc->nrr && !exists; i++)
 		exists = strcmp(sc->rr[i].name, name) == 0;
-	return result_status(exists ? MP_DNS_NODATA : MP_DNS_NXDOMAIN, NULL);
+	return mp_dns_result_new(exists ? MP_DNS_NODATA : MP_DNS_NXDOMAIN, NULL);
 }
 
 struct mp_dns_result *
@@ -285,14 +275,14 @@ fz_fake_dns(void *arg, const char *qname, enum mp_dns_type type)
 		if (depth == FZ_CNAME_DEPTH) {
 			free(name);
 			free(canon);
-			return result_status(MP_DNS_SERVFAIL, "CNAME loop");
+			return mp_dns_result_new(MP_DNS_SERVFAIL, "CNAME loop");
 		}
 		free(name);
 		name = zone_name(cn->data, cn->data_len);
 		free(canon);
 		canon = xstrdup(name);
 	}
-	r = result_status(MP_DNS_OK, NULL);
+	r = mp_dns_result_new(MP_DNS_OK, NULL);
 	for (size_t i = 0; i < sc->nrr && r->count < MP_DNS_MAX_RR; i++) {
 		if (sc->rr[i].type != (int)type || strcmp(sc->rr[i].name, name) != 0)
 			continue;
@@ -328,4 +318,20 @@ fz_org_domain(const char *name, char out[MP_DOMAIN_MAX])
 	memcpy(out, name + i, n - i);
 	out[n - i] = '\0';
 	mp_ascii_lower(out);
+}
+
+struct mp_dns *
+fz_dns_open(struct fz_scenario *sc)
+{
+	struct mp_dns_options o = { .upstream = "127.0.0.1@9", .timeout_ms = 100 };
+	struct mp_dns *dns;
+	char err[256];
+
+	dns = mp_dns_new(&o, err, sizeof(err));
+	if (dns == NULL) {
+		fprintf(stderr, "mp_dns_new: %s\n", err);
+		abort();
+	}
+	mp_dns_set_fake(fz_fake_dns, sc);
+	return dns;
 }

@@ -64,6 +64,9 @@ void fz_scenario_free(struct fz_scenario *sc);
 
 /* The mp_dns_fake_fn over a scenario (arg is the struct fz_scenario). */
 struct mp_dns_result *fz_fake_dns(void *arg, const char *name, enum mp_dns_type type);
+/* A resolver whose every query the fake answers from sc (the upstream is
+ * a closed loopback port: nothing could leave even past the fake). */
+struct mp_dns *fz_dns_open(struct fz_scenario *sc);
 
 /* A NUL-terminated copy of the fuzzer's input (caller frees). */
 char *fz_strndup(const uint8_t *data, size_t size);
