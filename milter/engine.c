@@ -32,7 +32,8 @@
  * kernel; it cannot shrink the top of an arena's heap, so alone it left
  * 244 MB; the threshold alone left 19 MB, both 14 MB
  * (tests/integration/milter-reload-rss.sh). malloc_trim took 0 to 9 ms,
- * on the reload or reaper thread, never before a reply. Both calls are
+ * on the reload or reaper thread, never on a worker (it may hold an
+ * arena lock a worker waits on for a few ms). Both calls are
  * glibc's; elsewhere the allocator decides.
  */
 #include "config.h"

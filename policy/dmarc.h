@@ -96,8 +96,9 @@ bool mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *
  *   DMARC processing", so the parse fails (permerror). An invalid sp or
  *   np is discarded alone and its fallback applies (np to sp, sp to p):
  *   4.10.1 read literally would let "p=reject; sp=typo" deliver spoofs
- *   of the domain itself, and the fallback can only be stricter than
- *   what the owner meant. p_invalid/sp_invalid/np_invalid say which.
+ *   of the domain itself: a typo there reads as if the tag were absent.
+ *   An invalid p does not hold the place of a valid p after it.
+ *   p_invalid/sp_invalid/np_invalid say which.
  * - Bounds: a record over MP_DMARC_RECORD_MAX bytes is read up to its
  *   last ';' before the bound (no tag is cut in two) and the tags past
  *   it are ignored, with a warning; it is invalid only when no ';'

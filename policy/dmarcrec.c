@@ -376,8 +376,8 @@ apply_policy(struct parse *ps, enum tag t, struct slice value)
 		 * An invalid sp or np is discarded alone: its fallback (np to
 		 * sp, sp to p) applies. Read literally, RFC 9989 4.10.1 would
 		 * drop the whole policy, so "p=reject; sp=typo" would deliver
-		 * spoofs of the domain itself; the fallback can only be
-		 * stricter than what the owner meant for subdomains.
+		 * spoofs of the domain itself, so a typo there is read as
+		 * if the tag were absent.
 		 */
 		if (t != T_P) {
 			if (t == T_SP)
@@ -395,9 +395,11 @@ apply_policy(struct parse *ps, enum tag t, struct slice value)
 		}
 		return;
 	}
-	if (t == T_P)
+	if (t == T_P) {
 		rec->p = pol;
-	else if (t == T_SP)
+		if (ps->bad_policy == T_P)
+			ps->bad_policy = T_UNKNOWN;   /* a valid p came after it */
+	} else if (t == T_SP)
 		rec->sp = pol;
 	else
 		rec->np = pol;
@@ -569,6 +571,13 @@ parse_segment(struct parse *ps, struct slice seg)
 		return;
 	if (ps->seen & (1u << t)) {
 		rec_warn(rec, "tag %s given twice: the first one counts", tag_names[t]);
+		return;
+	}
+	/* An invalid p does not hold the place of a valid one after it
+	 * ("p=rejct; p=reject" is reject, not "no policy"). */
+	if (t == T_P && parse_request(value) == MP_DMARC_P_UNSET) {
+		warn_tag(rec, "p", value, "a later valid p counts");
+		apply_tag(ps, t, value);
 		return;
 	}
 	ps->seen |= 1u << t;

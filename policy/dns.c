@@ -893,7 +893,8 @@ fill_result(struct mp_dns_result *r, const char *qname, enum mp_dns_type type,
 	r->status = MP_DNS_OK;
 }
 
-/* The fuzzing hook (dns.h): never set in the milter or the tools. */
+#ifdef MP_DNS_FAKE
+/* The fuzzing hook (dns.h): compiled only into the fuzz build. */
 static mp_dns_fake_fn fake_fn;
 static void *fake_arg;
 
@@ -903,6 +904,7 @@ mp_dns_set_fake(mp_dns_fake_fn fn, void *arg)
 	fake_fn = fn;
 	fake_arg = arg;
 }
+#endif
 
 struct mp_dns_result *
 mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
@@ -920,8 +922,10 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 		return mp_dns_result_new(MP_DNS_ERROR, "no resolver");
 	if (!query_name_ok(name))
 		return mp_dns_result_new(MP_DNS_ERROR, "bad query name");
+#ifdef MP_DNS_FAKE
 	if (fake_fn != NULL)
 		return fake_fn(fake_arg, name, type);
+#endif
 	if ((r = mp_dnscache_get(dns->cache, name, type, mp_now_ms())) != NULL)
 		return r;
 	wait_ms = dns->timeout_ms;

@@ -146,9 +146,13 @@ void mp_dns_rr_clear(struct mp_dns_rr *rr);
  * text, heap-allocated: the caller frees it with mp_dns_result_free),
  * never NULL. Process-global: set it before any query and never change
  * it while queries may run. mp_dns_query still needs a struct mp_dns.
+ * Compiled only with -DMP_DNS_FAKE (tests/fuzz/build): the library the
+ * programs link has no way to turn the resolver off.
  */
+#ifdef MP_DNS_FAKE
 typedef struct mp_dns_result *(*mp_dns_fake_fn)(void *arg, const char *name,
     enum mp_dns_type type);
 void mp_dns_set_fake(mp_dns_fake_fn fn, void *arg);
+#endif
 
 #endif

@@ -2,11 +2,13 @@
  * verdict: one evaluation of one message. The milter calls mp_evaluate()
  * at end of message; mailposture-check calls the same function on a file.
  *
- * Order: SPF for the MAIL FROM identity -> From domain(s) -> DMARC for
- * each -> the strictest outcome -> posture of the From domain -> the
- * Authentication-Results value. Every DNS lookup shares one deadline
- * ([policy] eval_timeout), so the whole evaluation stays inside the MTA's
- * milter timeouts.
+ * Order: From domain(s) -> DMARC policy discovery for each (every query
+ * DMARC needs, before anything the sender controls can spend the
+ * deadline) -> SPF for the MAIL FROM identity, with what is left -> the
+ * DMARC decision for each (no query) -> the strictest outcome -> posture
+ * of the From domain -> the Authentication-Results value. Every DNS
+ * lookup shares one deadline ([policy] eval_timeout), so the whole
+ * evaluation stays inside the MTA's milter timeouts.
  */
 #include "config.h"
 
@@ -501,6 +503,18 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 		set_problem(v, PROBLEM_MULTI_UNKNOWN,
 		    "several From domains, one could not be evaluated");
 	}
+	/*
+	 * A From we could not judge whole has no DMARC pass (nor "none"):
+	 * the outcome of the fields we kept says nothing of the one we did
+	 * not, and downstream readers take our header as the verdict.
+	 */
+	if ((v->problem == PROBLEM_BAD_FROM || v->problem == PROBLEM_MULTI_UNKNOWN) &&
+	    (v->dmarc_result == MP_DMARC_PASS || v->dmarc_result == MP_DMARC_NONE)) {
+		v->dmarc_result = MP_DMARC_PERMERROR;
+		v->dmarc.result = MP_DMARC_PERMERROR;
+		v->dmarc.disposition = MP_DMARC_P_NONE;
+		mp_strlcpy(v->dmarc.reason, v->problem_text, sizeof(v->dmarc.reason));
+	}
 	/* An SPF temperror can change the outcome only for a domain that
 	 * could align with the From domain. */
 	if (v->from_domain[0] != '\0' && mp_domain_normalize(v->spf.dmarc_domain,
@@ -512,8 +526,10 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 
 /*
  * smtp.mailfrom is what downstream readers align on: it is the address
- * only when the display copy is the address unchanged and short enough
- * for an A-R reader (ours keeps 255 bytes of a value), else the domain
+ * only when the display copy is the address unchanged, holds one '@'
+ * (a reader that splits "a@victim"@attacker at the first would see the
+ * victim) and is short enough for an A-R reader (ours keeps 255 bytes of
+ * a value), else the domain
  * SPF checked (RFC 8601 2.7.2 allows the domain alone), never a cut or
  * escaped copy that could read as another domain.
  */
@@ -524,6 +540,7 @@ write_authres(struct mp_verdict *v)
 
 	mp_buf_printf(b, "%s; spf=%s", v->authserv_id, mp_spf_result_str(v->spf.result));
 	if (v->mail_from_shown[0] && v->mail_from_whole &&
+	    strchr(v->mail_from_shown, '@') == strrchr(v->mail_from_shown, '@') &&
 	    strlen(v->mail_from_shown) < sizeof(((struct mp_authres_prop *)0)->value) - 2) {
 		mp_buf_puts(b, " smtp.mailfrom=");
 		mp_authres_put_pvalue(b, v->mail_from_shown);

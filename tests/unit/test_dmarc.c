@@ -88,8 +88,9 @@ static const struct rec_case rec_cases[] = {
 	{ "v=DMARC1; p=reject; adkim=s; adkim=r; t=y; t=n", 0, true, R, U, U, 100, true, false, true, false, false, "twice" },
 	{ "v=DMARC1; p=reject; sp=quarantine; sp=none", 0, true, R, Q, U, 100, false, false, false, false, false, "twice" },
 	/* the first p is invalid: it still counts, a later valid one does not */
-	{ "v=DMARC1; p=bogus; p=reject", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
-	{ "v=DMARC1; p=bogus; p=reject; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "p=bogus" },
+	/* An invalid p does not hold the place of a valid one after it. */
+	{ "v=DMARC1; p=bogus; p=reject", 0, true, R, U, U, 100, false, false, false, false, false, "p=bogus" },
+	{ "v=DMARC1; p=bogus; p=reject; rua=mailto:d@example.org", 0, true, R, U, U, 100, false, false, false, false, false, "p=bogus" },
 	/* a segment that is not name=value: dropped alone */
 	{ "v=DMARC1; p=reject; fo", 0, true, R, U, U, 100, false, false, false, false, false, "without '='" },
 	{ "v=DMARC1; fo; p=quarantine", 0, true, Q, U, U, 100, false, false, false, false, false, "without '=' ignored: fo" },
@@ -120,7 +121,7 @@ static const struct rec_case rec_cases[] = {
 	{ "v=DMARC1; p=quarantine; adkim=s\x7f; aspf=s", 0, true, Q, U, U, 100, false, true, false, false, false, "\\x7f" },
 	{ "v=DMARC1; p=reject; future=\xff\x00\x01", 30, true, R, U, U, 100, false, false, false, false, false, NULL },
 	/* ... and in p, sp or np that tag is invalid: RFC 9989 4.10.1 applies */
-	{ "v=DMARC1; p=reject\0; p=none", 27, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
+	{ "v=DMARC1; p=reject\0; p=none", 27, true, N, U, U, 100, false, false, false, false, false, "p=reject" },
 	{ "v=DMARC1; p=r\xc3\xa9ject", 0, false, U, U, U, 0, false, false, false, false, false, "p=r\\xc3\\xa9ject" },
 	{ "v=DMARC1; p=reject\x7f", 0, false, U, U, U, 0, false, false, false, false, false, "no valid rua" },
 	{ "v=DMARC1; p=reject\x7f; rua=mailto:d@example.org", 0, true, N, U, U, 100, false, false, false, true, false, "treated as p=none" },

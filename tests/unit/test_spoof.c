@@ -22,9 +22,8 @@
 static const struct mp_header from_victim[] = { HDR("From", "CEO <ceo@" VICTIM ">") };
 
 static struct mp_evaluator *
-evaluator(const char *const *settings)
+evaluator_at(const char *resolver, const char *const *settings)
 {
-	const char *resolver = test_env("MP_TEST_RESOLVER");
 	struct mp_conf *conf = mp_conf_new_defaults();
 	struct mp_evaluator *ev;
 	char err[512];
@@ -41,6 +40,12 @@ evaluator(const char *const *settings)
 	mp_conf_unref(&conf);
 	ck_assert_msg(ev != NULL, "%s", err);
 	return ev;
+}
+
+static struct mp_evaluator *
+evaluator(const char *const *settings)
+{
+	return evaluator_at(test_env("MP_TEST_RESOLVER"), settings);
 }
 
 static struct mp_verdict *
@@ -207,6 +212,60 @@ START_TEST(unaligned_spf_temperror_does_not_soften)
 }
 END_TEST
 
+/* A From we did not see whole (the milter dropped or cut a field): the
+ * fields we kept must not lend their pass, or "none", to the header. */
+START_TEST(incomplete_from_is_never_a_pass)
+{
+	static const struct mp_header from_own[] = { HDR("From", "<x@" ATTACKER ">") };
+	struct mp_evaluator *ev = evaluator(NULL);
+	struct mp_message m = {
+		.ip = ATTACK_IP, .helo = "mail." ATTACKER, .mail_from = "x@" ATTACKER,
+		.headers = from_own, .nheaders = 1, .from_incomplete = true, .pct_sample = 0,
+	};
+	struct mp_verdict *v = mp_evaluate(ev, &m);
+	const char *reply;
+
+	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_PERMERROR);
+	ck_assert_ptr_nonnull(strstr(mp_verdict_authres(v), "dmarc=permerror"));
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	mp_verdict_free(&v);
+	/* The same message seen whole: its own domain, no policy, accepted. */
+	m.from_incomplete = false;
+	v = mp_evaluate(ev, &m);
+	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_NONE);
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_ACCEPT);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
+/*
+ * The budget protects DMARC: the sender's SPF record never answers and
+ * one query timeout spends the whole deadline. The victim's policy was
+ * fetched before SPF ran, so it still applies: fail under p=reject, not
+ * temperror. (With SPF first this gives dmarc=temperror.)
+ */
+START_TEST(slow_spf_cannot_spend_the_policy_lookup)
+{
+	static const char *const tight[] = { "dns", "timeout", "1000",
+	    "policy", "eval_timeout", "1", NULL };
+	const char *drop = test_env("MP_TEST_RESOLVER_DROP");
+	struct mp_evaluator *ev;
+	struct mp_verdict *v;
+	const char *reply;
+
+	ck_assert_msg(drop != NULL, "MP_TEST_RESOLVER_DROP is not set: run under tests/harness/with-servers");
+	ev = evaluator_at(drop, tight);
+	v = run(ev, ATTACK_IP, "mail.slow.example.net", "x@slow.example.net", from_victim, 1);
+	ck_assert_int_eq(mp_verdict_spf(v)->result, MP_SPF_TEMPERROR);
+	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_FAIL);
+	ck_assert_int_eq(mp_verdict_dmarc(v)->disposition, MP_DMARC_P_REJECT);
+	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
 Suite *
 make_suite(void)
 {
@@ -220,6 +279,8 @@ make_suite(void)
 	tcase_add_test(tc, long_mailfrom_checked_whole);
 	tcase_add_test(tc, unevaluated_second_from_is_not_a_shield);
 	tcase_add_test(tc, unaligned_spf_temperror_does_not_soften);
+	tcase_add_test(tc, incomplete_from_is_never_a_pass);
+	tcase_add_test(tc, slow_spf_cannot_spend_the_policy_lookup);
 	suite_add_tcase(s, tc);
 	return s;
 }
