@@ -3,10 +3,11 @@
  *
  * No bound here lets a message through unevaluated: identities (HELO,
  * MAIL FROM) are kept whole or the message is refused; From fields have
- * their own budget that ends in "several From" or "too long", never in a
- * shorter From; A-R fields past max_headers only lose trusted DKIM
- * results (stricter); forged A-R positions are kept one bit each up to
- * MP_AR_TRACK_MAX, and past it the message is tempfailed (milter.c).
+ * their own budget, and one cut or not kept makes the From unusable
+ * (from_incomplete), never a shorter From; A-R fields past max_headers
+ * only lose trusted DKIM results (stricter); forged A-R positions are
+ * kept one bit each up to MP_AR_TRACK_MAX, and past it the message is
+ * tempfailed (milter.c).
  */
 #include "config.h"
 

@@ -39,8 +39,9 @@
  * first MP_FROM_KEEP_WHOLE are kept whole up to MP_FROM_KEEP_LEN bytes,
  * one byte past what the From parser accepts, so a longer one still reads
  * as too long and never turns into a shorter, different From. One more is
- * kept, cut to MP_FROM_EXTRA_LEN: with two or more the evaluator already
- * sees "several From header fields". Further ones are only counted.
+ * kept, cut to MP_FROM_EXTRA_LEN, and further ones are only counted; a
+ * field cut or not kept makes the From unusable for the evaluator
+ * (mp_message.from_incomplete): what was lost may be the forged one.
  */
 #define MP_FROM_KEEP_WHOLE 2
 #define MP_FROM_KEEP_LEN   (MP_FROM_MAX_LEN + 1)

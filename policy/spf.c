@@ -248,11 +248,7 @@ describe_match(const struct spf_eval *ev, const char *record, const struct clien
 void
 spf_set_text(char *dst, size_t dstlen, const char *src)
 {
-	struct mp_buf b = MP_BUF_INIT;
-
-	mp_printable(&b, src, strlen(src), dstlen > 8 ? dstlen - 8 : 0);
-	mp_strlcpy(dst, mp_buf_str(&b), dstlen);
-	mp_buf_free(&b);
+	(void)mp_printable_copy(dst, dstlen, src, strlen(src));
 }
 
 static enum mp_spf_result

@@ -298,17 +298,23 @@ mp_setf(char *dst, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-void
+bool
 mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len)
 {
 	struct mp_buf b = MP_BUF_INIT;
+	bool same;
 
 	if (dstlen == 0)
-		return;
+		return len == 0;
 	/* An escape takes four bytes: cap the input so that the common
 	 * case fits, then cut what is still too long. */
 	mp_printable(&b, src, len, dstlen > 4 ? dstlen - 4 : 0);
-	if (!mp_strlcpy(dst, mp_buf_str(&b), dstlen) && dstlen > 4)
-		memcpy(dst + dstlen - 4, "...", 4);
+	same = b.len == len && (len == 0 || memcmp(mp_buf_str(&b), src, len) == 0);
+	if (!mp_strlcpy(dst, mp_buf_str(&b), dstlen)) {
+		same = false;
+		if (dstlen > 4)
+			memcpy(dst + dstlen - 4, "...", 4);
+	}
 	mp_buf_free(&b);
+	return same;
 }

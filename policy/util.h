@@ -56,8 +56,9 @@ char *mp_buf_steal(struct mp_buf *b);
  * into a log line, a report or a header.
  */
 void mp_printable(struct mp_buf *out, const char *src, size_t len, size_t max);
-/* src[0..len) made printable into dst[dstlen]; a cut is marked "...". */
-void mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len);
+/* src[0..len) made printable into dst[dstlen]; a cut is marked "...".
+ * True when dst holds src unchanged (nothing escaped, nothing cut). */
+bool mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len);
 
 /* Case-insensitive ASCII comparison that never depends on the locale. */
 int mp_strcasecmp(const char *a, const char *b);

@@ -529,9 +529,9 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
  * only when the display copy is the address unchanged, holds one '@'
  * (a reader that splits "a@victim"@attacker at the first would see the
  * victim) and is short enough for an A-R reader (ours keeps 255 bytes of
- * a value), else the domain
- * SPF checked (RFC 8601 2.7.2 allows the domain alone), never a cut or
- * escaped copy that could read as another domain.
+ * a value), else the domain SPF checked (RFC 8601 2.7.2 allows the
+ * domain alone), never a cut or escaped copy that could read as another
+ * domain.
  */
 static void
 write_authres(struct mp_verdict *v)
@@ -564,21 +564,6 @@ write_authres(struct mp_verdict *v)
 	mp_authres_put_value(b, v->from_domain);
 }
 
-/* A display copy of peer text; true when it is the text unchanged. */
-static bool
-printable_copy(char *dst, size_t size, const char *src)
-{
-	struct mp_buf b = MP_BUF_INIT;
-	bool same;
-
-	if (src)
-		mp_printable(&b, src, strlen(src), size - 4);
-	mp_strlcpy(dst, mp_buf_str(&b), size);
-	same = src == NULL || (b.len < size && strcmp(dst, src) == 0);
-	mp_buf_free(&b);
-	return same;
-}
-
 struct mp_verdict *
 mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 {
@@ -591,10 +576,12 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 	mp_strlcpy(v->authserv_id, ev->authserv_id, sizeof(v->authserv_id));
 	mp_strlcpy(v->ip, msg->ip ? msg->ip : "", sizeof(v->ip));
 	/* Peer text is kept printable: it reaches headers, logs and JSON. */
-	printable_copy(v->helo_shown, sizeof(v->helo_shown), msg->helo);
+	if (msg->helo != NULL)
+		mp_printable_copy(v->helo_shown, sizeof(v->helo_shown), msg->helo,
+		    strlen(msg->helo));
 	if (msg->mail_from && strcmp(msg->mail_from, "<>") != 0)
-		v->mail_from_whole = printable_copy(v->mail_from_shown,
-		    sizeof(v->mail_from_shown), msg->mail_from);
+		v->mail_from_whole = mp_printable_copy(v->mail_from_shown,
+		    sizeof(v->mail_from_shown), msg->mail_from, strlen(msg->mail_from));
 
 	for (size_t i = 0; i < msg->nheaders; i++)
 		if (mp_strcasecmp(msg->headers[i].name, "Authentication-Results") == 0)

@@ -2,6 +2,36 @@
 # out, for the milter tests. Source after lib.sh and postfix.sh; uses
 # $D (the test's scratch directory) and $MP_SINK_DIR.
 
+# mp_milter_prelude RESOLVER_VAR: what every milter-through-Postfix test
+# does first. Skips the test (TAP "1..0 # SKIP") without Postfix or a
+# built milter, bails out when RESOLVER_VAR (MP_TEST_RESOLVER or
+# MP_TEST_RESOLVER_DROP) is not set; sets MILTER_BIN, D (scratch, opened
+# to the milter's user, which must read its config on reload), MPORT,
+# CONF and MP_MILTER_LOG, and exports MP_MILTER_BIN.
+mp_milter_prelude() {
+	local why
+	: "${TEST_BUILDDIR:?}"
+	MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
+	if ! why=$(mp_postfix_available); then
+		echo "1..0 # SKIP $why"
+		exit 0
+	fi
+	if [ ! -x "$MILTER_BIN" ]; then
+		echo "1..0 # SKIP $MILTER_BIN not built"
+		exit 0
+	fi
+	if [ -z "${!1:-}" ]; then
+		echo "Bail out! $1 not set: run under tests/harness/with-servers"
+		exit 1
+	fi
+	D=$MP_HARNESS_DIR
+	chmod 755 "$D"
+	MPORT=$(mp_free_port)
+	CONF="$D/mailposture.conf"
+	MP_MILTER_LOG="$D/milter.log"
+	export MP_MILTER_BIN="$MILTER_BIN"
+}
+
 # mp_send ID CLIENT_IP [swaks options...]: one message that Postfix sees
 # from CLIENT_IP (XCLIENT); the SMTP dialogue goes to $D/swaks.ID.
 mp_send() {

@@ -16,29 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../harness/milter-mail.sh"
 
 : "${TEST_BUILDDIR:=$(cd "$here/../.." && pwd)}"
-MILTER_BIN="$TEST_BUILDDIR/milter/mailposture-milter"
-
-if ! why=$(mp_postfix_available); then
-	echo "1..0 # SKIP $why"
-	exit 0
-fi
-if [ ! -x "$MILTER_BIN" ]; then
-	echo "1..0 # SKIP $MILTER_BIN not built"
-	exit 0
-fi
-if [ -z "${MP_TEST_RESOLVER:-}" ]; then
-	echo "Bail out! MP_TEST_RESOLVER not set: run under tests/harness/with-servers"
-	exit 1
-fi
-
-
-D=$MP_HARNESS_DIR
-# The milter drops to nobody and must still read its config on reload.
-chmod 755 "$D"
-MPORT=$(mp_free_port)
-CONF="$D/mailposture.conf"
-MP_MILTER_LOG="$D/milter.log"
-export MP_MILTER_BIN="$MILTER_BIN"
+mp_milter_prelude MP_TEST_RESOLVER
 
 # write_conf [NAME = VALUE lines for [milter]]
 write_conf() {

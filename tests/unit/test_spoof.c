@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "fixture_evaluator.h"
 #include "verdict.h"
 
 #define VICTIM      "pass.example.com"
@@ -21,25 +22,18 @@
 
 static const struct mp_header from_victim[] = { HDR("From", "CEO <ceo@" VICTIM ">") };
 
+/* The fixture's evaluator with dmarc_reject = reject, then settings. */
 static struct mp_evaluator *
 evaluator_at(const char *resolver, const char *const *settings)
 {
-	struct mp_conf *conf = mp_conf_new_defaults();
-	struct mp_evaluator *ev;
-	char err[512];
+	const char *all[16] = { "milter", "dmarc_reject", "reject" };
+	size_t n = 3;
 
-	ck_assert_msg(resolver != NULL, "MP_TEST_RESOLVER is not set: run under tests/harness/with-servers");
-	ck_assert_msg(mp_conf_set(conf, "dns", "resolver", resolver, err, sizeof(err)), "%s", err);
-	ck_assert(mp_conf_set(conf, "dns", "timeout", "300", err, sizeof(err)));
-	ck_assert(mp_conf_set(conf, "policy", "authserv_id", "mx.example.org", err, sizeof(err)));
-	ck_assert(mp_conf_set(conf, "milter", "dmarc_reject", "reject", err, sizeof(err)));
-	for (size_t i = 0; settings && settings[i]; i += 3)
-		ck_assert_msg(mp_conf_set(conf, settings[i], settings[i + 1], settings[i + 2], err,
-		    sizeof(err)), "%s", err);
-	ev = mp_evaluator_new(conf, err, sizeof(err));
-	mp_conf_unref(&conf);
-	ck_assert_msg(ev != NULL, "%s", err);
-	return ev;
+	for (size_t i = 0; settings && settings[i]; i++) {
+		ck_assert(n + 1 < MP_ARRAY_SIZE(all));
+		all[n++] = settings[i];
+	}
+	return fixture_evaluator(resolver, all);
 }
 
 static struct mp_evaluator *

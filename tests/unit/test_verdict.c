@@ -10,27 +10,8 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "fixture_evaluator.h"
 #include "verdict.h"
-
-static struct mp_evaluator *
-evaluator(const char *resolver, const char *const *settings)
-{
-	struct mp_conf *conf = mp_conf_new_defaults();
-	struct mp_evaluator *ev;
-	char err[512];
-
-	ck_assert_msg(resolver != NULL, "MP_TEST_RESOLVER is not set: run under tests/harness/with-servers");
-	ck_assert_msg(mp_conf_set(conf, "dns", "resolver", resolver, err, sizeof(err)), "%s", err);
-	ck_assert(mp_conf_set(conf, "dns", "timeout", "300", err, sizeof(err)));
-	ck_assert(mp_conf_set(conf, "policy", "authserv_id", "mx.example.org", err, sizeof(err)));
-	for (size_t i = 0; settings && settings[i]; i += 3)
-		ck_assert_msg(mp_conf_set(conf, settings[i], settings[i + 1], settings[i + 2], err,
-		    sizeof(err)), "%s", err);
-	ev = mp_evaluator_new(conf, err, sizeof(err));
-	mp_conf_unref(&conf);
-	ck_assert_msg(ev != NULL, "%s", err);
-	return ev;
-}
 
 static struct mp_verdict *
 evaluate(struct mp_evaluator *ev, const char *ip, const char *mail_from,
@@ -72,7 +53,7 @@ static const struct {
 
 START_TEST(action_per_settings)
 {
-	struct mp_evaluator *ev = evaluator(test_env("MP_TEST_RESOLVER"), actions[_i].settings);
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), actions[_i].settings);
 	struct mp_verdict *v = evaluate(ev, actions[_i].ip, actions[_i].mail_from, from_pass, 1);
 	const char *reply = NULL;
 
@@ -95,7 +76,7 @@ START_TEST(no_from_and_multiple_from)
 		HDR("From", "a@pass.example.com"), HDR("From", "b@pass.example.com"),
 	};
 	static const struct mp_header bad[] = { HDR("From", "undisclosed") };
-	struct mp_evaluator *ev = evaluator(test_env("MP_TEST_RESOLVER"), rej);
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), rej);
 	struct mp_verdict *v;
 	const char *reply;
 
@@ -131,21 +112,21 @@ START_TEST(unusable_from_is_not_a_bypass)
 	struct mp_verdict *v;
 	const char *reply;
 
-	ev = evaluator(test_env("MP_TEST_RESOLVER"), NULL);
+	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), NULL);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
 	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_ACCEPT);
 	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_PERMERROR);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
 
-	ev = evaluator(test_env("MP_TEST_RESOLVER"), enforce);
+	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), enforce);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
 	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
 	ck_assert(strncmp(reply, "550 5.7.1 Message rejected: unusable From header", 48) == 0);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
 
-	ev = evaluator(test_env("MP_TEST_RESOLVER"), quar);
+	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), quar);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
 	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_QUARANTINE);
 	mp_verdict_free(&v);
@@ -156,7 +137,7 @@ END_TEST
 START_TEST(temperror_tempfails_when_asked)
 {
 	static const char *const tf[] = { "milter", "temperror", "tempfail", NULL };
-	struct mp_evaluator *ev = evaluator("127.0.0.1@9", tf);
+	struct mp_evaluator *ev = fixture_evaluator("127.0.0.1@9", tf);
 	struct mp_verdict *v = evaluate(ev, "192.0.2.10", "bob@pass.example.com", from_pass, 1);
 	const char *reply;
 
@@ -185,7 +166,7 @@ START_TEST(dkim_only_from_trusted_authserv_ids)
 		HDR("From", "bob@pass.example.com"),
 		HDR("Authentication-Results", "mx.example.org; dkim=pass header.d=pass.example.com"),
 	};
-	struct mp_evaluator *ev = evaluator(test_env("MP_TEST_RESOLVER"), trust);
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), trust);
 	struct mp_verdict *v;
 
 	/* SPF fails from 198.51.100.7; only a trusted DKIM pass can save DMARC. */
@@ -220,7 +201,7 @@ static const struct {
 
 START_TEST(authres_value)
 {
-	struct mp_evaluator *ev = evaluator(test_env("MP_TEST_RESOLVER"), NULL);
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), NULL);
 	struct mp_verdict *v = evaluate(ev, "192.0.2.10", authres[_i].mail_from, from_pass, 1);
 	const char *ar = mp_verdict_authres(v);
 
@@ -238,7 +219,7 @@ END_TEST
 START_TEST(posture_cached_per_ttl)
 {
 	static const char *const off[] = { "policy", "posture_ttl", "0", NULL };
-	struct mp_evaluator *ev = evaluator(test_env("MP_TEST_RESOLVER"), NULL);
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), NULL);
 	struct mp_posture *a = xmalloc(sizeof(*a)), *b = xmalloc(sizeof(*b));
 	unsigned long hits, misses;
 
@@ -252,7 +233,7 @@ START_TEST(posture_cached_per_ttl)
 	ck_assert_int_eq(b->score, 47);
 	mp_evaluator_free(&ev);
 
-	ev = evaluator(test_env("MP_TEST_RESOLVER"), off);
+	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), off);
 	mp_evaluator_posture(ev, "pass.example.com", a);
 	mp_evaluator_posture(ev, "pass.example.com", a);
 	mp_evaluator_posture_stats(ev, &hits, &misses);
@@ -260,7 +241,7 @@ START_TEST(posture_cached_per_ttl)
 	mp_evaluator_free(&ev);
 
 	/* An incomplete posture (DNS down) is never cached. */
-	ev = evaluator("127.0.0.1@9", NULL);
+	ev = fixture_evaluator("127.0.0.1@9", NULL);
 	mp_evaluator_posture(ev, "pass.example.com", a);
 	ck_assert(!a->complete);
 	mp_evaluator_posture(ev, "pass.example.com", a);
