@@ -56,6 +56,21 @@ char *mp_buf_steal(struct mp_buf *b);
  * into a log line, a report or a header.
  */
 void mp_printable(struct mp_buf *out, const char *src, size_t len, size_t max);
+/*
+ * The caps callers pass to mp_printable(): how much of an untrusted
+ * string one log line, report cell or evidence line shows. Named by what
+ * is shown, so that one kind of text is cut the same way everywhere.
+ */
+#define MP_SHOW_TOKEN   40      /* a tag, keyword or value: "p=rejekt" */
+#define MP_SHOW_SETTING 64      /* a configuration value, an AUTH name */
+#define MP_SHOW_TERM    80      /* an SPF term, a command-line argument */
+#define MP_SHOW_NAME    100     /* a DNS name inside a longer log line */
+#define MP_SHOW_REASON  120     /* a reason a library gives (why_bogus) */
+#define MP_SHOW_LINE    200     /* one protocol line, reply, hostname or record */
+#define MP_SHOW_DOMAIN  255     /* a whole domain name */
+#define MP_SHOW_MAILBOX 256     /* a MAIL FROM address */
+#define MP_SHOW_TEXT    400     /* a header or record shown whole */
+#define MP_SHOW_EVIDENCE 600    /* an audit check's evidence */
 /* src[0..len) made printable into dst[dstlen]; a cut is marked "...".
  * True when dst holds src unchanged (nothing escaped, nothing cut). */
 bool mp_printable_copy(char *dst, size_t dstlen, const char *src, size_t len);

@@ -115,6 +115,30 @@ parse_trusted(struct mp_evaluator *ev, const char *list)
 	}
 }
 
+struct mp_dns *
+mp_evaluator_dns(struct mp_evaluator *ev)
+{
+	return ev->dns;
+}
+
+const struct mp_psl *
+mp_evaluator_psl(const struct mp_evaluator *ev)
+{
+	return ev->psl;
+}
+
+struct mp_spf *
+mp_evaluator_spf(struct mp_evaluator *ev)
+{
+	return ev->spf;
+}
+
+struct mp_dmarc *
+mp_evaluator_dmarc(struct mp_evaluator *ev)
+{
+	return ev->dmarc;
+}
+
 struct mp_evaluator *
 mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 {

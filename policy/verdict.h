@@ -22,6 +22,12 @@ struct mp_evaluator;
  * NULL + err on failure. The config is referenced, not copied. */
 struct mp_evaluator *mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen);
 void mp_evaluator_free(struct mp_evaluator **evp);
+/* The parts it built, for tools that run single checks (mailposture-audit)
+ * with the same resolver, PSL and evaluators. Owned by ev. */
+struct mp_dns *mp_evaluator_dns(struct mp_evaluator *ev);
+const struct mp_psl *mp_evaluator_psl(const struct mp_evaluator *ev);
+struct mp_spf *mp_evaluator_spf(struct mp_evaluator *ev);
+struct mp_dmarc *mp_evaluator_dmarc(struct mp_evaluator *ev);
 
 struct mp_header {
 	const char *name;
