@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "decide.h"
 #include "domain.h"
 #include "log.h"
 #include "msghdr.h"
@@ -97,8 +98,40 @@ override(struct mp_conf *conf, const char *section, const char *name, const char
 		usage_error("%s", err);
 }
 
-int
-main(int argc, char **argv)
+struct opts {
+	const char *ip, *helo, *mail_from, *from_domain, *posture;
+	const char *conf_path, *resolver, *timeout, *authserv, *path;
+	bool json, want_posture;
+	int pct_sample;
+};
+
+static int
+parse_pct(const char *arg)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (*arg == '\0' || *end != '\0' || n < 0 || n > 99)
+		usage_error("--pct-sample wants a number from 0 to 99");
+	return (int)n;
+}
+
+static void
+check_args(const struct opts *o)
+{
+	if (o->posture != NULL)
+		return;
+	if (o->ip == NULL)
+		usage_error("--ip is required");
+	if (o->path == NULL && o->from_domain == NULL)
+		usage_error("give a message file or --from-domain");
+	if (o->path && o->from_domain)
+		usage_error("give a message file or --from-domain, not both");
+}
+
+/* Fills o from the command line; exits for --help, --version and usage errors. */
+static void
+parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_IP = 256, OPT_HELO, OPT_MAILFROM, OPT_FROMDOMAIN, OPT_POSTURE, OPT_JSON,
 	    OPT_RESOLVER, OPT_TIMEOUT, OPT_AUTHSERV, OPT_PCT, OPT_NOPOSTURE };
@@ -119,162 +152,200 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ip = NULL, *helo = "", *mail_from = "", *from_domain = NULL;
-	const char *posture = NULL, *conf_path = NULL, *resolver = NULL, *timeout = NULL;
-	const char *authserv = NULL, *path = NULL;
-	bool json = false, want_posture = true;
-	int pct_sample = -1, c, rc = 0;
-	struct mp_conf *conf;
-	struct mp_evaluator *ev;
-	struct mp_buf out = MP_BUF_INIT;
-	char err[512], norm[MP_DOMAIN_MAX];
-	const char *why;
+	int c;
 
-	mp_log_open("mailposture-check", true, LOG_MAIL);
+	*o = (struct opts){ .helo = "", .mail_from = "", .want_posture = true, .pct_sample = -1 };
 	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_IP: ip = optarg; break;
-		case OPT_HELO: helo = optarg; break;
-		case OPT_MAILFROM: mail_from = optarg; break;
-		case OPT_FROMDOMAIN: from_domain = optarg; break;
-		case OPT_POSTURE: posture = optarg; break;
-		case OPT_NOPOSTURE: want_posture = false; break;
-		case OPT_JSON: json = true; break;
-		case 'c': conf_path = optarg; break;
-		case OPT_RESOLVER: resolver = optarg; break;
-		case OPT_TIMEOUT: timeout = optarg; break;
-		case OPT_AUTHSERV: authserv = optarg; break;
-		case OPT_PCT: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-
-			if (*optarg == '\0' || *end != '\0' || n < 0 || n > 99)
-				usage_error("--pct-sample wants a number from 0 to 99");
-			pct_sample = (int)n;
-			break;
-		}
-		case 'h': usage(); return 0;
-		case 'V': puts(PACKAGE_STRING); return 0;
+		case OPT_IP: o->ip = optarg; break;
+		case OPT_HELO: o->helo = optarg; break;
+		case OPT_MAILFROM: o->mail_from = optarg; break;
+		case OPT_FROMDOMAIN: o->from_domain = optarg; break;
+		case OPT_POSTURE: o->posture = optarg; break;
+		case OPT_NOPOSTURE: o->want_posture = false; break;
+		case OPT_JSON: o->json = true; break;
+		case 'c': o->conf_path = optarg; break;
+		case OPT_RESOLVER: o->resolver = optarg; break;
+		case OPT_TIMEOUT: o->timeout = optarg; break;
+		case OPT_AUTHSERV: o->authserv = optarg; break;
+		case OPT_PCT: o->pct_sample = parse_pct(optarg); break;
+		case 'h': usage(); exit(0);
+		case 'V': puts(PACKAGE_STRING); exit(0);
 		default: usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
-		path = argv[optind++];
+		o->path = argv[optind++];
 	if (optind < argc)
 		usage_error("more than one message file");
-	if (posture == NULL) {
-		if (ip == NULL)
-			usage_error("--ip is required");
-		if (path == NULL && from_domain == NULL)
-			usage_error("give a message file or --from-domain");
-		if (path && from_domain)
-			usage_error("give a message file or --from-domain, not both");
-	}
+	check_args(o);
+}
 
-	conf = mp_conf_load_or_defaults(conf_path, err, sizeof(err));
+/* The configuration with the command line's overrides; NULL + message. */
+static struct mp_conf *
+load_conf(const struct opts *o)
+{
+	char err[512];
+	struct mp_conf *conf = mp_conf_load_or_defaults(o->conf_path, err, sizeof(err));
+
 	if (conf == NULL) {
 		fprintf(stderr, "mailposture-check: %s\n", err);
+		return NULL;
+	}
+	override(conf, "dns", "resolver", o->resolver);
+	override(conf, "dns", "timeout", o->timeout);
+	override(conf, "policy", "authserv_id", o->authserv);
+	return conf;
+}
+
+/* --posture DOMAIN. 0, or 2 for a name that is not a domain. */
+static int
+show_posture(struct mp_evaluator *ev, const struct opts *o, struct mp_buf *out)
+{
+	char norm[MP_DOMAIN_MAX];
+	struct mp_posture *p;
+	const char *why;
+
+	if (!mp_domain_normalize(o->posture, strlen(o->posture), norm, &why)) {
+		fprintf(stderr, "mailposture-check: %s: %s\n", o->posture, why);
 		return 2;
 	}
-	override(conf, "dns", "resolver", resolver);
-	override(conf, "dns", "timeout", timeout);
-	override(conf, "policy", "authserv_id", authserv);
+	p = xmalloc(sizeof(*p));
+	mp_evaluator_posture(ev, norm, p);
+	if (o->json) {
+		json_t *j = mp_posture_json(p);
+		char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 
+		mp_buf_puts(out, s ? s : "{}");
+		mp_buf_putc(out, '\n');
+		free(s);
+		json_decref(j);
+	} else {
+		mp_posture_print(p, out);
+	}
+	free(p);
+	return 0;
+}
+
+/* The header fields to evaluate: a stored message's, or one made-up From. */
+struct input {
+	char *data;             /* the message file */
+	struct mp_msghdr *hdr;
+	struct mp_header *headers;
+	size_t nheaders;
+	char *from_value;       /* --from-domain */
+	struct mp_header synth;
+};
+
+static void
+input_free(struct input *in)
+{
+	if (in->headers != &in->synth)
+		free(in->headers);
+	free(in->from_value);
+	mp_msghdr_free(&in->hdr);
+	free(in->data);
+}
+
+/* False + message on stderr when the input is unusable. */
+static bool
+input_read(const struct opts *o, struct input *in)
+{
+	char norm[MP_DOMAIN_MAX];
+	const char *why;
+	size_t len;
+
+	memset(in, 0, sizeof(*in));
+	if (o->path == NULL) {
+		if (!mp_domain_normalize(o->from_domain, strlen(o->from_domain), norm, &why)) {
+			fprintf(stderr, "mailposture-check: %s: %s\n", o->from_domain, why);
+			return false;
+		}
+		in->from_value = xasprintf("<postmaster@%s>", norm);
+		in->synth = (struct mp_header){ "From", in->from_value, strlen(in->from_value) };
+		in->headers = &in->synth;
+		in->nheaders = 1;
+		return true;
+	}
+	in->data = read_message(o->path, &len);
+	in->hdr = mp_msghdr_parse(in->data, len, &why);
+	if (in->hdr == NULL) {
+		fprintf(stderr, "mailposture-check: %s: %s\n", o->path, why);
+		return false;
+	}
+	in->headers = xcalloc(in->hdr->count ? in->hdr->count : 1, sizeof(*in->headers));
+	for (size_t i = 0; i < in->hdr->count; i++)
+		in->headers[i] = (struct mp_header){ in->hdr->field[i].name,
+		    in->hdr->field[i].value, in->hdr->field[i].value_len };
+	in->nheaders = in->hdr->count;
+	return true;
+}
+
+/* One message: evaluated, decided as the milter would, printed. 0 or 2. */
+static int
+show_verdict(struct mp_evaluator *ev, const struct mp_policy *pol, const struct opts *o,
+    struct mp_buf *out)
+{
+	struct input in;
+	struct mp_verdict *v;
+	struct mp_decision d;
+
+	if (!input_read(o, &in)) {
+		input_free(&in);
+		return 2;
+	}
+	struct mp_message msg = {
+		.ip = o->ip, .helo = o->helo, .mail_from = o->mail_from,
+		.headers = in.headers, .nheaders = in.nheaders,
+		.want_posture = o->want_posture, .pct_sample = o->pct_sample,
+	};
+	v = mp_evaluate(ev, &msg);
+	mp_decide(pol, mp_verdict_result(v), &d);
+	if (o->json) {
+		char *s = mp_verdict_json(v, &d);
+
+		mp_buf_puts(out, s);
+		mp_buf_putc(out, '\n');
+		free(s);
+	} else {
+		mp_verdict_print(v, &d, out);
+	}
+	mp_verdict_free(&v);
+	input_free(&in);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct mp_conf *conf;
+	struct mp_evaluator *ev;
+	struct mp_policy *pol;
+	struct mp_buf out = MP_BUF_INIT;
+	char err[512];
+	int rc;
+
+	mp_log_open("mailposture-check", true, LOG_MAIL);
+	parse_args(argc, argv, &o);
+	if ((conf = load_conf(&o)) == NULL)
+		return 2;
 	ev = mp_evaluator_new(conf, err, sizeof(err));
+	pol = mp_policy_new(conf);
 	mp_conf_unref(&conf);
 	if (ev == NULL) {
 		fprintf(stderr, "mailposture-check: %s\n", err);
+		mp_policy_free(&pol);
 		return 2;
 	}
-
-	if (posture) {
-		struct mp_posture *p = xmalloc(sizeof(*p));
-
-		if (!mp_domain_normalize(posture, strlen(posture), norm, &why)) {
-			fprintf(stderr, "mailposture-check: %s: %s\n", posture, why);
-			mp_evaluator_free(&ev);
-			free(p);
-			return 2;
-		}
-		mp_evaluator_posture(ev, norm, p);
-		if (json) {
-			json_t *j = mp_posture_json(p);
-			char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-			mp_buf_puts(&out, s ? s : "{}");
-			mp_buf_putc(&out, '\n');
-			free(s);
-			json_decref(j);
-		} else {
-			mp_posture_print(p, &out);
-		}
-		free(p);
-	} else {
-		struct mp_msghdr *hdr = NULL;
-		struct mp_header *headers = NULL;
-		struct mp_header synth;
-		char *data = NULL, *from_value = NULL;
-		size_t nheaders = 0;
-
-		if (path) {
-			size_t len;
-
-			data = read_message(path, &len);
-			hdr = mp_msghdr_parse(data, len, &why);
-			if (hdr == NULL) {
-				fprintf(stderr, "mailposture-check: %s: %s\n", path, why);
-				free(data);
-				mp_evaluator_free(&ev);
-				return 2;
-			}
-			headers = xcalloc(hdr->count ? hdr->count : 1, sizeof(*headers));
-			for (size_t i = 0; i < hdr->count; i++) {
-				headers[i].name = hdr->field[i].name;
-				headers[i].value = hdr->field[i].value;
-				headers[i].value_len = hdr->field[i].value_len;
-			}
-			nheaders = hdr->count;
-		} else {
-			if (!mp_domain_normalize(from_domain, strlen(from_domain), norm, &why)) {
-				fprintf(stderr, "mailposture-check: %s: %s\n", from_domain, why);
-				mp_evaluator_free(&ev);
-				return 2;
-			}
-			from_value = xasprintf("<postmaster@%s>", norm);
-			synth.name = "From";
-			synth.value = from_value;
-			synth.value_len = strlen(from_value);
-			headers = &synth;
-			nheaders = 1;
-		}
-
-		struct mp_message msg = {
-			.ip = ip, .helo = helo, .mail_from = mail_from,
-			.headers = headers, .nheaders = nheaders,
-			.want_posture = want_posture, .pct_sample = pct_sample,
-		};
-		struct mp_verdict *v = mp_evaluate(ev, &msg);
-
-		if (json) {
-			char *s = mp_verdict_json(v);
-
-			mp_buf_puts(&out, s);
-			mp_buf_putc(&out, '\n');
-			free(s);
-		} else {
-			mp_verdict_print(v, &out);
-		}
-		mp_verdict_free(&v);
-		if (headers != &synth)
-			free(headers);
-		free(from_value);
-		mp_msghdr_free(&hdr);
-		free(data);
+	rc = o.posture ? show_posture(ev, &o, &out) : show_verdict(ev, pol, &o, &out);
+	if (rc == 0) {
+		fwrite(out.data, 1, out.len, stdout);
+		if (fflush(stdout) != 0)
+			rc = 2;
 	}
-	fwrite(out.data, 1, out.len, stdout);
-	if (fflush(stdout) != 0)
-		rc = 2;
 	mp_buf_free(&out);
+	mp_policy_free(&pol);
 	mp_evaluator_free(&ev);
 	return rc;
 }

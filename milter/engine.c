@@ -99,6 +99,7 @@ engine_free(struct mp_engine *e)
 	unsigned long generation = e->generation;
 
 	mp_evaluator_free(&e->ev);
+	mp_policy_free(&e->policy);
 	mp_netlist_free(&e->skip_networks);
 	mp_domlist_free(&e->skip_mail_from);
 	/* Drains what is queued, for at most [redis] timeout. */
@@ -138,6 +139,7 @@ mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 		goto fail;
 	}
 	e->authserv_id = mp_evaluator_authserv_id(e->ev);
+	e->policy = mp_policy_new(conf);
 	{
 		struct mp_store_options so;
 

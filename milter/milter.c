@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "authres.h"
+#include "record.h"
 #include "store.h"
 #include "ctx.h"
 #include "log.h"
@@ -373,7 +374,8 @@ received_spf(const struct conn *c, const struct msg *m, const struct mp_verdict 
 
 struct outcome {
 	const char *qid;
-	const char *action;        /* for the log: what was done */
+	enum mp_action action;     /* what was done (dry run: what would have been) */
+	const char *how;           /* for the log: "" or " (on_error)" */
 	char note[256];            /* for the log: why, problems */
 };
 
@@ -405,12 +407,12 @@ log_line(const struct conn *c, const struct msg *m, const struct mp_verdict *v,
 		mp_buf_puts(&dm, "-");
 	}
 	mp_log(LOG_INFO, "%s: client=%s[%s] helo=%s mailfrom=<%s> from=%s spf=%s dmarc=%s "
-	    "action=%s posture=%s ms=%llu%s%s%s%s",
+	    "action=%s%s posture=%s ms=%llu%s%s%s%s",
 	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip,
 	    helo_shown.len ? mp_buf_str(&helo_shown) : "-", mp_buf_str(&mf_shown),
 	    v && mp_verdict_from_domain(v)[0] ? mp_verdict_from_domain(v) : "-",
 	    v ? mp_spf_result_str(mp_verdict_spf(v)->result) : "-", mp_buf_str(&dm),
-	    o->action, posture, ms,
+	    mp_action_str(o->action), o->how, posture, ms,
 	    problem[0] ? " problem=\"" : "", problem, problem[0] ? "\"" : "",
 	    o->note);
 	mp_buf_free(&mf_shown);
@@ -444,12 +446,14 @@ on_error(SMFICTX *ctx, const struct msg *m, struct outcome *o, const char *why)
 {
 	note(o, " error=\"%s\"", why);
 	if (m->eng->on_error_tempfail) {
-		o->action = "tempfail (on_error)";
+		o->action = MP_ACTION_TEMPFAIL;
+		o->how = " (on_error)";
 		(void)smfi_setreply(ctx, "451", "4.3.0",
 		    "Temporary local problem checking the message, try again later");
 		return SMFIS_TEMPFAIL;
 	}
-	o->action = "accept (on_error)";
+	o->action = MP_ACTION_ACCEPT;
+	o->how = " (on_error)";
 	return SMFIS_ACCEPT;
 }
 
@@ -460,7 +464,8 @@ must_tempfail(SMFICTX *ctx, struct outcome *o, const char *xcode, const char *te
     const char *why)
 {
 	note(o, " error=\"%s\"", why);
-	o->action = "tempfail";
+	o->action = MP_ACTION_TEMPFAIL;
+	o->how = "";
 	(void)smfi_setreply(ctx, "451", (char *)xcode, (char *)text);
 	return SMFIS_TEMPFAIL;
 }
@@ -512,7 +517,7 @@ eom_skipped(SMFICTX *ctx, const struct conn *c, const struct msg *m, struct outc
 	mp_log(LOG_INFO, "%s: client=%s[%s] mailfrom=<%s> skipped: %s%s%s%s",
 	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip[0] ? c->ip : "-",
 	    mp_buf_str(&mf_shown), m->skip_why, o->note,
-	    r == SMFIS_ACCEPT ? "" : " action=", r == SMFIS_ACCEPT ? "" : o->action);
+	    r == SMFIS_ACCEPT ? "" : " action=", r == SMFIS_ACCEPT ? "" : mp_action_str(o->action));
 	mp_buf_free(&mf_shown);
 	return r;
 }
@@ -526,11 +531,10 @@ eom_skipped(SMFICTX *ctx, const struct conn *c, const struct msg *m, struct outc
  */
 static sfsistat
 eom_deliver(SMFICTX *ctx, const struct conn *c, const struct msg *m,
-    const struct mp_verdict *v, enum mp_action action, const char *reason,
-    struct outcome *o)
+    const struct mp_verdict *v, const struct mp_decision *d, struct outcome *o)
 {
 	const struct mp_engine *e = m->eng;
-	bool quarantine = !e->dry_run && action == MP_ACTION_QUARANTINE;
+	bool quarantine = !e->dry_run && d->action == MP_ACTION_QUARANTINE;
 	sfsistat r;
 
 	/* Forged results go first (see delete_forged). */
@@ -555,15 +559,15 @@ eom_deliver(SMFICTX *ctx, const struct conn *c, const struct msg *m,
 		    on_error(ctx, m, o, "could not add Authentication-Results");
 
 	if (e->dry_run) {
-		o->action = action == MP_ACTION_ACCEPT ? "accept" : mp_action_str(action);
-		note(o, " dry_run=yes%s", action == MP_ACTION_ACCEPT ? "" : " (not applied)");
+		o->action = d->action;
+		note(o, " dry_run=yes%s", d->action == MP_ACTION_ACCEPT ? "" : " (not applied)");
 	} else if (quarantine) {
-		if (smfi_quarantine(ctx, (char *)reason) != MI_SUCCESS)
+		if (smfi_quarantine(ctx, (char *)d->reply) != MI_SUCCESS)
 			return must_tempfail(ctx, o, "4.3.0", "Try again later",
 			    "could not quarantine");
-		o->action = "quarantine";
+		o->action = MP_ACTION_QUARANTINE;
 	} else {
-		o->action = "accept";
+		o->action = MP_ACTION_ACCEPT;
 	}
 	return SMFIS_ACCEPT;
 }
@@ -603,8 +607,7 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 		.pct_sample = -1,
 	};
 	struct mp_verdict *v;
-	enum mp_action action;
-	const char *reason;
+	struct mp_decision d;
 	unsigned long long start = mp_now_ms();
 	sfsistat r;
 
@@ -625,34 +628,31 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 		mp_verdict_free(&v);
 		return r;
 	}
-	action = mp_verdict_action(v, &reason);
+	mp_decide(e->policy, mp_verdict_result(v), &d);
 
-	if (!e->dry_run && (action == MP_ACTION_REJECT || action == MP_ACTION_TEMPFAIL)) {
-		char cls = action == MP_ACTION_REJECT ? '5' : '4';
+	if (!e->dry_run && (d.action == MP_ACTION_REJECT || d.action == MP_ACTION_TEMPFAIL)) {
+		char cls = d.action == MP_ACTION_REJECT ? '5' : '4';
 		char code[4], xcode[16];
 		struct mp_buf text = MP_BUF_INIT;
 
-		split_reply(reason, cls, code, xcode, &text);
+		split_reply(d.reply, cls, code, xcode, &text);
 		if (smfi_setreply(ctx, code, xcode, (char *)mp_buf_str(&text)) != MI_SUCCESS)
 			mp_log(LOG_WARNING, "%s: smfi_setreply failed: the MTA answers with "
 			    "its default text", o->qid);
 		mp_buf_free(&text);
-		o->action = action == MP_ACTION_REJECT ? "reject" : "tempfail";
-		note(o, " reply=\"%s\"", reason);
-		r = action == MP_ACTION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+		o->action = d.action;
+		note(o, " reply=\"%s\"", d.reply);
+		r = d.action == MP_ACTION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 	} else {
-		r = eom_deliver(ctx, c, m, v, action, reason, o);
+		r = eom_deliver(ctx, c, m, v, &d, o);
 	}
 
 	/* Off the SMTP path: a bounded queue that never blocks (store.c). */
 	if (e->store != NULL) {
 		struct mp_store_record rec;
 
-		mp_store_record_from_verdict(&rec, v, &in, e->hostname,
+		mp_record_build(&rec, mp_verdict_result(v), &in, o->action, e->hostname,
 		    strcmp(o->qid, "NOQUEUE") ? o->qid : "", time(NULL));
-		rec.action = strcmp(o->action, "reject") == 0 ? MP_ACTION_REJECT :
-		    strncmp(o->action, "tempfail", 8) == 0 ? MP_ACTION_TEMPFAIL :
-		    strcmp(o->action, "quarantine") == 0 ? MP_ACTION_QUARANTINE : MP_ACTION_ACCEPT;
 		(void)mp_store_submit(e->store, &rec);
 	}
 	log_line(c, m, v, o, mp_now_ms() - start);
@@ -680,12 +680,14 @@ mlfi_eom(SMFICTX *ctx)
 	sfsistat r;
 
 	memset(&o, 0, sizeof(o));
+	o.how = "";
 	symval(ctx, "i", qid, sizeof(qid));
 	o.qid = strcmp(qid, "-") ? qid : "NOQUEUE";
 	/* No message context: nothing was checked, so nothing is let through. */
 	if (c == NULL || c->msg == NULL)
 		return no_engine(ctx, o.qid);
-	o.action = "accept";
+	o.action = MP_ACTION_ACCEPT;
+	o.how = "";
 	if (c->msg->refusal != MSG_OK)
 		r = eom_refused(ctx, c, c->msg, o.qid);
 	else if (c->msg->skipped)

@@ -13,6 +13,7 @@
 #include <libmilter/mfapi.h>
 
 #include "conf.h"
+#include "decide.h"
 #include "skip.h"
 #include "store.h"
 #include "verdict.h"
@@ -29,6 +30,7 @@ struct mp_engine {
 	unsigned long generation;       /* 1, 2, ... for the log */
 	struct mp_conf *conf;
 	struct mp_evaluator *ev;
+	struct mp_policy *policy;       /* the [milter] actions, compiled */
 	struct mp_netlist *skip_networks;
 	struct mp_domlist *skip_mail_from;
 	struct mp_store *store;         /* NULL when [redis] address is empty */

@@ -535,7 +535,7 @@ align_dkim(struct mp_dmarc *d, const struct mp_dmarc_input *in, struct mp_dmarc_
 	aligned_r[0] = '\0';
 	if (in->dkim == NULL || in->ndkim == 0)
 		return 0;
-	ndkim = in->ndkim > 32 ? 32 : in->ndkim;
+	ndkim = in->ndkim > MP_DKIM_MAX ? MP_DKIM_MAX : in->ndkim;
 	*dkim_r = xcalloc(ndkim, sizeof(**dkim_r));
 	*pass_r = xcalloc(ndkim, sizeof(**pass_r));
 	for (size_t i = 0; i < ndkim; i++) {

@@ -133,6 +133,9 @@ bool mp_dmarc_aligned(const struct mp_psl *psl, const char *a, const char *b, bo
 bool mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen);
 
 /* A DKIM result taken from a trusted Authentication-Results header. */
+/* DKIM results one evaluation considers, at most (the rest are not counted). */
+#define MP_DKIM_MAX 16
+
 struct mp_dkim_result {
 	char domain[MP_DOMAIN_MAX];   /* header.d */
 	bool pass;
@@ -194,7 +197,7 @@ void mp_dmarc_free(struct mp_dmarc **dp);
  * the policy, one level lower (reject->quarantine->none) when the
  * sample is outside pct or the record says t=y (one level at most).
  * SPF counts only as a pass for in->spf_domain; DKIM results are taken
- * as given (the caller keeps only trusted ones), at most 32. Our own
+ * as given (the caller keeps only trusted ones), at most MP_DKIM_MAX. Our own
  * alignment decides (strict = same name, relaxed = same org domain);
  * libopendmarc cross-checks and is overruled when it disagrees.
  */

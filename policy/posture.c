@@ -1,11 +1,8 @@
 /*
  * posture: a 0..100 score for what a domain publishes. The weights are
- * in one table below and in README ("Posture score"); each line of the
- * breakdown carries the points it earned, so the sum is the score.
- *
- *   SPF     45: valid single record 15, "all" qualifier 15, lookups 10, void lookups 5
- *   DMARC   45: valid record 10, policy 18, pct 5, subdomain policy 4, rua 5, strict alignment 3
- *   MTA-STS  5, TLS-RPT 5
+ * the rubric table below (README's "Posture score" shows the same); each
+ * line of the breakdown carries the points it earned, so the sum is the
+ * score. SPF and DMARC weigh 45 points each, MTA-STS and TLS-RPT 5 each.
  *
  * A lookup that failed (SERVFAIL, timeout) earns nothing but marks the
  * posture incomplete: the score is then a lower bound, and callers must
@@ -20,12 +17,47 @@
 
 #include "posture.h"
 
-static struct mp_posture_item *
-add(struct mp_posture *p, const char *key, int points, int max, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* The rubric: each item of the breakdown and the most it can earn. */
+enum item {
+	SPF_RECORD, SPF_ALL, SPF_LOOKUPS, SPF_VOID,
+	DMARC_RECORD, DMARC_POLICY, DMARC_PCT, DMARC_SP, DMARC_RUA, DMARC_STRICT,
+	MTA_STS, TLS_RPT,
+};
 
-static struct mp_posture_item *
-add(struct mp_posture *p, const char *key, int points, int max, const char *fmt, ...)
+static const struct {
+	const char *key;
+	int max;
+} rubric[] = {
+	[SPF_RECORD] = { "spf.record", 15 },
+	[SPF_ALL] = { "spf.all", 15 },
+	[SPF_LOOKUPS] = { "spf.lookups", 10 },
+	[SPF_VOID] = { "spf.void", 5 },
+	[DMARC_RECORD] = { "dmarc.record", 10 },
+	[DMARC_POLICY] = { "dmarc.policy", 18 },
+	[DMARC_PCT] = { "dmarc.pct", 5 },
+	[DMARC_SP] = { "dmarc.sp", 4 },
+	[DMARC_RUA] = { "dmarc.rua", 5 },
+	[DMARC_STRICT] = { "dmarc.strict", 3 },
+	[MTA_STS] = { "mta_sts", 5 },
+	[TLS_RPT] = { "tls_rpt", 5 },
+};
+
+/* Partial credit, in points of the item the name starts with. */
+#define ALL_SOFTFAIL      10    /* ~all */
+#define ALL_REDIRECT      10    /* redirect= and no all in the final record */
+#define ALL_NEUTRAL       3     /* ?all, or no all mechanism */
+#define LOOKUPS_CLOSE     6     /* 9 or 10 DNS lookups */
+#define POLICY_QUARANTINE 12    /* p=quarantine */
+#define POLICY_NONE       3     /* p=none: a record, no enforcement */
+
+#define FULL(it) (rubric[it].max)
+
+static void
+add(struct mp_posture *p, enum item item, int points, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+add(struct mp_posture *p, enum item item, int points, const char *fmt, ...)
 {
 	struct mp_posture_item *it;
 	va_list ap;
@@ -33,13 +65,12 @@ add(struct mp_posture *p, const char *key, int points, int max, const char *fmt,
 	if (p->nitems >= MP_POSTURE_MAX_ITEMS)
 		abort();	/* the table below is fixed: a programming error */
 	it = &p->item[p->nitems++];
-	it->key = key;
+	it->key = rubric[item].key;
 	it->points = points;
-	it->max = max;
+	it->max = rubric[item].max;
 	va_start(ap, fmt);
 	vsnprintf(it->note, sizeof(it->note), fmt, ap);
 	va_end(ap);
-	return it;
 }
 
 static void
@@ -50,57 +81,58 @@ score_spf(struct mp_posture *p)
 	switch (s->status) {
 	case MP_SPF_TEMPERROR:
 		p->complete = false;
-		add(p, "spf.record", 0, 15, "could not check: %s", s->problem);
-		add(p, "spf.all", 0, 15, "not checked");
-		add(p, "spf.lookups", 0, 10, "not checked");
-		add(p, "spf.void", 0, 5, "not checked");
+		add(p, SPF_RECORD, 0, "could not check: %s", s->problem);
+		add(p, SPF_ALL, 0, "not checked");
+		add(p, SPF_LOOKUPS, 0, "not checked");
+		add(p, SPF_VOID, 0, "not checked");
 		return;
 	case MP_SPF_NONE:
-		add(p, "spf.record", 0, 15, "no SPF record");
-		add(p, "spf.all", 0, 15, "no SPF record");
-		add(p, "spf.lookups", 0, 10, "no SPF record");
-		add(p, "spf.void", 0, 5, "no SPF record");
+		add(p, SPF_RECORD, 0, "no SPF record");
+		add(p, SPF_ALL, 0, "no SPF record");
+		add(p, SPF_LOOKUPS, 0, "no SPF record");
+		add(p, SPF_VOID, 0, "no SPF record");
 		return;
 	case MP_SPF_PERMERROR:
-		add(p, "spf.record", 0, 15, "invalid: %s", s->problem);
+		add(p, SPF_RECORD, 0, "invalid: %s", s->problem);
 		break;
 	default:
-		add(p, "spf.record", 15, 15, "one valid record");
+		add(p, SPF_RECORD, FULL(SPF_RECORD), "one valid record");
 		break;
 	}
 
 	switch (s->all_qualifier) {
 	case '-':
-		add(p, "spf.all", 15, 15, "-all: unlisted hosts fail");
+		add(p, SPF_ALL, FULL(SPF_ALL), "-all: unlisted hosts fail");
 		break;
 	case '~':
-		add(p, "spf.all", 10, 15, "~all: unlisted hosts only softfail");
+		add(p, SPF_ALL, ALL_SOFTFAIL, "~all: unlisted hosts only softfail");
 		break;
 	case '?':
-		add(p, "spf.all", 3, 15, "?all: unlisted hosts are neutral");
+		add(p, SPF_ALL, ALL_NEUTRAL, "?all: unlisted hosts are neutral");
 		break;
 	case '+':
-		add(p, "spf.all", 0, 15, "+all: every host on the Internet passes");
+		add(p, SPF_ALL, 0, "+all: every host on the Internet passes");
 		break;
 	default:
 		if (s->has_redirect)
-			add(p, "spf.all", 10, 15, "redirect= with no all in the final record");
+			add(p, SPF_ALL, ALL_REDIRECT, "redirect= with no all in the final record");
 		else
-			add(p, "spf.all", 3, 15, "no all mechanism: unlisted hosts are neutral");
+			add(p, SPF_ALL, ALL_NEUTRAL, "no all mechanism: unlisted hosts are neutral");
 		break;
 	}
 
 	if (s->lookups > 10)
-		add(p, "spf.lookups", 0, 10, "%d DNS lookups: over the limit of 10", s->lookups);
+		add(p, SPF_LOOKUPS, 0, "%d DNS lookups: over the limit of 10", s->lookups);
 	else if (s->lookups > 8)
-		add(p, "spf.lookups", 6, 10, "%d DNS lookups: close to the limit of 10", s->lookups);
+		add(p, SPF_LOOKUPS, LOOKUPS_CLOSE, "%d DNS lookups: close to the limit of 10",
+		    s->lookups);
 	else
-		add(p, "spf.lookups", 10, 10, "%d DNS lookups", s->lookups);
+		add(p, SPF_LOOKUPS, FULL(SPF_LOOKUPS), "%d DNS lookups", s->lookups);
 
 	if (s->void_lookups > 2)
-		add(p, "spf.void", 0, 5, "%d void lookups: over the limit of 2", s->void_lookups);
+		add(p, SPF_VOID, 0, "%d void lookups: over the limit of 2", s->void_lookups);
 	else
-		add(p, "spf.void", 5, 5, "%d void lookups", s->void_lookups);
+		add(p, SPF_VOID, FULL(SPF_VOID), "%d void lookups", s->void_lookups);
 }
 
 static int
@@ -120,10 +152,6 @@ static void
 score_dmarc(struct mp_posture *p)
 {
 	const struct mp_dmarc_record *r = &p->dmarc.rec;
-	static const char *const keys[] = {
-		"dmarc.policy", "dmarc.pct", "dmarc.sp", "dmarc.rua", "dmarc.strict",
-	};
-	static const int maxes[] = { 18, 5, 4, 5, 3 };
 	int pol, sub, earned;
 	bool inherited;
 
@@ -133,59 +161,59 @@ score_dmarc(struct mp_posture *p)
 		switch (p->dmarc_status) {
 		case MP_DMARC_TEMPERROR:
 			p->complete = false;
-			add(p, "dmarc.record", 0, 10, "could not check: %s", p->dmarc.reason);
+			add(p, DMARC_RECORD, 0, "could not check: %s", p->dmarc.reason);
 			why = "not checked";
 			break;
 		case MP_DMARC_PERMERROR:
-			add(p, "dmarc.record", 0, 10, "invalid: %s", p->dmarc.reason);
+			add(p, DMARC_RECORD, 0, "invalid: %s", p->dmarc.reason);
 			why = "invalid record";
 			break;
 		default:
-			add(p, "dmarc.record", 0, 10, "no DMARC record");
+			add(p, DMARC_RECORD, 0, "no DMARC record");
 			why = "no DMARC record";
 			break;
 		}
-		for (size_t i = 0; i < MP_ARRAY_SIZE(keys); i++)
-			add(p, keys[i], 0, maxes[i], "%s", why);
+		for (enum item it = DMARC_POLICY; it <= DMARC_STRICT; it++)
+			add(p, it, 0, "%s", why);
 		return;
 	}
 
-	add(p, "dmarc.record", 10, 10, "valid record at _dmarc.%s%s", p->dmarc.policy_domain,
+	add(p, DMARC_RECORD, FULL(DMARC_RECORD), "valid record at _dmarc.%s%s", p->dmarc.policy_domain,
 	    p->dmarc.from_org ? " (organizational domain)" : "");
 
 	/* The policy that protects this name: sp when the record is inherited. */
 	inherited = p->dmarc.from_org && r->sp != MP_DMARC_P_UNSET;
 	pol = policy_rank(inherited ? r->sp : r->p);
-	earned = pol == 2 ? 18 : pol == 1 ? 12 : 3;
+	earned = pol == 2 ? FULL(DMARC_POLICY) : pol == 1 ? POLICY_QUARANTINE : POLICY_NONE;
 	if (r->testing)
 		earned /= 2;	/* t=y: the owner asks receivers not to enforce yet */
-	add(p, "dmarc.policy", earned, 18, "p=%s%s%s%s", mp_dmarc_policy_str(r->p),
+	add(p, DMARC_POLICY, earned, "p=%s%s%s%s", mp_dmarc_policy_str(r->p),
 	    inherited ? ", inherited sp=" : "", inherited ? mp_dmarc_policy_str(r->sp) : "",
 	    r->testing ? " (t=y testing mode: halved)" : "");
 
 	if (pol == 0)
-		add(p, "dmarc.pct", 0, 5, "pct=%d, but p=none enforces nothing", r->pct);
+		add(p, DMARC_PCT, 0, "pct=%d, but p=none enforces nothing", r->pct);
 	else
-		add(p, "dmarc.pct", 5 * r->pct / 100, 5, "pct=%d", r->pct);
+		add(p, DMARC_PCT, FULL(DMARC_PCT) * r->pct / 100, "pct=%d", r->pct);
 
 	sub = r->sp == MP_DMARC_P_UNSET ? policy_rank(r->p) : policy_rank(r->sp);
 	if (sub >= policy_rank(r->p))
-		add(p, "dmarc.sp", 4, 4, "subdomains: %s", r->sp == MP_DMARC_P_UNSET ?
+		add(p, DMARC_SP, FULL(DMARC_SP), "subdomains: %s", r->sp == MP_DMARC_P_UNSET ?
 		    "inherit p" : mp_dmarc_policy_str(r->sp));
 	else
-		add(p, "dmarc.sp", 0, 4, "sp=%s is weaker than p=%s", mp_dmarc_policy_str(r->sp),
+		add(p, DMARC_SP, 0, "sp=%s is weaker than p=%s", mp_dmarc_policy_str(r->sp),
 		    mp_dmarc_policy_str(r->p));
 
 	if (r->rua[0])
-		add(p, "dmarc.rua", 5, 5, "aggregate reports to %s", r->rua);
+		add(p, DMARC_RUA, FULL(DMARC_RUA), "aggregate reports to %s", r->rua);
 	else
-		add(p, "dmarc.rua", 0, 5, "no rua: the owner never sees failures");
+		add(p, DMARC_RUA, 0, "no rua: the owner never sees failures");
 
 	if (r->adkim_strict || r->aspf_strict)
-		add(p, "dmarc.strict", 3, 3, "strict alignment (adkim=%c aspf=%c)",
+		add(p, DMARC_STRICT, FULL(DMARC_STRICT), "strict alignment (adkim=%c aspf=%c)",
 		    r->adkim_strict ? 's' : 'r', r->aspf_strict ? 's' : 'r');
 	else
-		add(p, "dmarc.strict", 0, 3, "relaxed alignment");
+		add(p, DMARC_STRICT, 0, "relaxed alignment");
 }
 
 /* A TXT record at name that starts with tag (case-insensitive). */
@@ -208,15 +236,15 @@ has_txt(struct mp_dns *dns, const struct mp_deadline *deadline, const char *name
 }
 
 static void
-score_txt(struct mp_posture *p, const char *key, enum mp_dns_status st, const char *what)
+score_txt(struct mp_posture *p, enum item key, enum mp_dns_status st, const char *what)
 {
 	if (st == MP_DNS_OK)
-		add(p, key, 5, 5, "%s published", what);
+		add(p, key, FULL(key), "%s published", what);
 	else if (mp_dns_status_is_temp(st)) {
 		p->complete = false;
-		add(p, key, 0, 5, "could not check %s: %s", what, mp_dns_status_str(st));
+		add(p, key, 0, "could not check %s: %s", what, mp_dns_status_str(st));
 	} else
-		add(p, key, 0, 5, "no %s record", what);
+		add(p, key, 0, "no %s record", what);
 }
 
 void
@@ -239,8 +267,8 @@ mp_posture_evaluate(struct mp_spf *spf, struct mp_dmarc *dmarc, struct mp_dns *d
 
 	score_spf(out);
 	score_dmarc(out);
-	score_txt(out, "mta_sts", out->mta_sts, "MTA-STS");
-	score_txt(out, "tls_rpt", out->tls_rpt, "TLS-RPT");
+	score_txt(out, MTA_STS, out->mta_sts, "MTA-STS");
+	score_txt(out, TLS_RPT, out->tls_rpt, "TLS-RPT");
 
 	for (size_t i = 0; i < out->nitems; i++)
 		total += out->item[i].points;

@@ -497,55 +497,6 @@ mp_store_record_init(struct mp_store_record *r)
 	r->action = MP_ACTION_ACCEPT;
 }
 
-void
-mp_store_record_from_verdict(struct mp_store_record *r, const struct mp_verdict *v,
-    const struct mp_message *msg, const char *host, const char *queue_id, time_t now)
-{
-	static unsigned long noqid_seq;
-	const struct mp_spf_outcome *spf;
-	const struct mp_dmarc_outcome *dm;
-	const struct mp_posture *p;
-	const char *reason;
-
-	mp_store_record_init(r);
-	mp_strlcpy(r->host, host ? host : "", sizeof(r->host));
-	if (queue_id != NULL && queue_id[0] != '\0')
-		mp_strlcpy(r->queue_id, queue_id, sizeof(r->queue_id));
-	else
-		/* Unique within this process and time: a retry is not
-		 * recognised, but two messages never share a key. */
-		snprintf(r->queue_id, sizeof(r->queue_id), "noqid-%ld-%ld-%lu", (long)getpid(),
-		    (long)now, __atomic_add_fetch(&noqid_seq, 1, __ATOMIC_RELAXED));
-	r->time = now;
-	if (msg != NULL) {
-		mp_strlcpy(r->ip, msg->ip ? msg->ip : "", sizeof(r->ip));
-		mp_strlcpy(r->helo, msg->helo ? msg->helo : "", sizeof(r->helo));
-		mp_strlcpy(r->mail_from, msg->mail_from ? msg->mail_from : "", sizeof(r->mail_from));
-	}
-	if (v == NULL)
-		return;
-	if ((spf = mp_verdict_spf(v)) != NULL)
-		r->spf = spf->result;
-	r->dmarc = mp_verdict_dmarc_result(v);
-	mp_strlcpy(r->from_domain, mp_verdict_from_domain(v), sizeof(r->from_domain));
-	if ((dm = mp_verdict_dmarc(v)) != NULL) {
-		r->spf_aligned = dm->spf_aligned;
-		r->dkim_aligned = dm->dkim_aligned;
-		r->policy = dm->policy;
-		r->disposition = dm->disposition;
-		if (dm->record_found)
-			r->published = dm->rec.p != MP_DMARC_P_UNSET ? dm->rec.p : MP_DMARC_P_NONE;
-		mp_strlcpy(r->org_domain, dm->org_domain, sizeof(r->org_domain));
-	}
-	r->action = mp_verdict_action(v, &reason);
-	/* An incomplete posture is a lower bound: it would rank a domain
-	 * among the worst for a DNS hiccup, so only complete ones count. */
-	if ((p = mp_verdict_posture(v)) != NULL && p->complete) {
-		r->posture_score = p->score;
-		mp_strlcpy(r->posture_grade, p->grade, sizeof(r->posture_grade));
-	}
-}
-
 /* ---- connections ------------------------------------------------------- */
 
 static struct timeval

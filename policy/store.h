@@ -11,7 +11,8 @@
  *	                                                 // address is "" (disabled)
  *	...at end of message (never blocks, never touches the network):
  *	struct mp_store_record r;
- *	mp_store_record_from_verdict(&r, v, &msg, myhostname, queue_id, time(NULL));
+ *	mp_record_build(&r, result, &msg, applied, myhostname, queue_id, now);
+ *	                                                 // record.h
  *	mp_store_submit(st, &r);                         // false: dropped, counted
  *	...at exit:
  *	mp_store_free(&st);                              // drains for up to timeout
@@ -40,10 +41,10 @@
 #include <time.h>
 
 #include "conf.h"
+#include "decide.h"
 #include "dmarc.h"
 #include "domain.h"
 #include "spf.h"
-#include "verdict.h"
 
 #define MP_STORE_BATCH 256          /* messages per pipelined round trip, at most */
 #define MP_STORE_RECENT 200         /* recent message keys kept per domain */
@@ -99,15 +100,6 @@ struct mp_store_record {
 
 /* Zeroes r and marks the posture unknown. */
 void mp_store_record_init(struct mp_store_record *r);
-
-/*
- * Fills r from one evaluation: msg gives the client ip, HELO and MAIL
- * FROM, v the rest. host and queue_id identify the message (queue_id
- * may be "" when the MTA did not give one: the message is then stored
- * under a unique made-up id and a retry cannot be detected).
- */
-void mp_store_record_from_verdict(struct mp_store_record *r, const struct mp_verdict *v,
-    const struct mp_message *msg, const char *host, const char *queue_id, time_t now);
 
 struct mp_store;
 

@@ -12,11 +12,13 @@
 #include "conf.h"
 #include "dmarc.h"
 #include "from.h"
+#include "pcache.h"
 #include "posture.h"
 #include "spf.h"
 #include "util.h"
 
 struct mp_evaluator;
+struct mp_decision;
 
 /* Builds resolver, SPF and DMARC evaluators and the PSL from the config.
  * NULL + err on failure. The config is referenced, not copied. */
@@ -47,11 +49,38 @@ struct mp_message {
 	int pct_sample;             /* -1: random; 0..99: fixed (tests) */
 };
 
-enum mp_action {
-	MP_ACTION_ACCEPT,
-	MP_ACTION_QUARANTINE,
-	MP_ACTION_REJECT,
-	MP_ACTION_TEMPFAIL,
+enum mp_problem {
+	MP_PROBLEM_NONE,
+	MP_PROBLEM_NO_FROM,
+	MP_PROBLEM_BAD_FROM,        /* a From field unparsable, dropped or cut */
+	MP_PROBLEM_MULTI_FROM,      /* several From fields or domains */
+	MP_PROBLEM_MULTI_UNKNOWN,   /* several From domains, one not evaluated */
+};
+
+/*
+ * The facts of one evaluation: plain data that owns nothing. What to do
+ * about them is decide.h's business; what is stored, record.h's.
+ */
+struct mp_result {
+	char ip[46];                /* client address as given (INET6_ADDRSTRLEN) */
+	/* Display copies, printable and cut: for headers, logs and JSON
+	 * only. Logic reads the SPF outcome (spf.dmarc_domain), never these. */
+	char helo_shown[256];
+	char mail_from_shown[512];
+	bool mail_from_whole;       /* mail_from_shown is the address unchanged */
+	struct mp_spf_outcome spf;
+	bool spf_could_align;       /* the SPF domain is the From domain's organization */
+	enum mp_dmarc_result dmarc_result;
+	struct mp_dmarc_outcome dmarc;   /* the strictest From domain's */
+	char from_domain[MP_DOMAIN_MAX]; /* "" when none could be used */
+	size_t nfrom_domains;
+	enum mp_problem problem;
+	char problem_text[128];     /* "" when MP_PROBLEM_NONE */
+	size_t ndkim;
+	struct mp_dkim_result dkim[MP_DKIM_MAX];
+	bool has_posture;
+	struct mp_posture posture;  /* when has_posture */
+	unsigned long long elapsed_ms;
 };
 
 struct mp_verdict;
@@ -60,16 +89,9 @@ struct mp_verdict;
 struct mp_verdict *mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg);
 void mp_verdict_free(struct mp_verdict **vp);
 
+const struct mp_result *mp_verdict_result(const struct mp_verdict *v);
 /* The Authentication-Results value (without "Authentication-Results: "). */
 const char *mp_verdict_authres(const struct mp_verdict *v);
-/*
- * The action the [milter] settings call for. For REJECT and TEMPFAIL,
- * *smtp_reason_r is the whole reply: "550 5.7.1 text" or "451 4.7.5 text"
- * (reply code, enhanced status code and text separated by one space);
- * for the other actions it is a short reason for the log. Never NULL.
- */
-enum mp_action mp_verdict_action(const struct mp_verdict *v, const char **smtp_reason_r);
-const char *mp_action_str(enum mp_action a);   /* "accept", "quarantine", ... */
 const struct mp_spf_outcome *mp_verdict_spf(const struct mp_verdict *v);
 const struct mp_dmarc_outcome *mp_verdict_dmarc(const struct mp_verdict *v);
 enum mp_dmarc_result mp_verdict_dmarc_result(const struct mp_verdict *v);
@@ -79,6 +101,9 @@ const char *mp_verdict_problem(const struct mp_verdict *v);               /* no/
 /* A domain's posture alone (domain already normalised), within eval_timeout. */
 void mp_evaluator_posture(struct mp_evaluator *ev, const char *domain, struct mp_posture *out);
 
+/* Hands the evaluator the posture cache to use from now on (it owns it
+ * and frees the one it had). NULL: no cache, every posture computed. */
+void mp_evaluator_set_pcache(struct mp_evaluator *ev, struct mp_pcache *pc);
 /* Posture cache lookups so far: hits and misses ([policy] posture_ttl). */
 void mp_evaluator_posture_stats(struct mp_evaluator *ev, unsigned long *hits_r,
     unsigned long *misses_r);
@@ -87,8 +112,10 @@ void mp_evaluator_posture_stats(struct mp_evaluator *ev, unsigned long *hits_r,
 const char *mp_evaluator_authserv_id(const struct mp_evaluator *ev);
 unsigned long long mp_verdict_elapsed_ms(const struct mp_verdict *v);
 
-/* Text (for mailposture-check) and JSON renderings. */
-void mp_verdict_print(const struct mp_verdict *v, struct mp_buf *out);
-char *mp_verdict_json(const struct mp_verdict *v);   /* caller frees */
+/* Text (for mailposture-check) and JSON renderings, with the decision
+ * taken on the verdict (NULL: none shown). */
+void mp_verdict_print(const struct mp_verdict *v, const struct mp_decision *d,
+    struct mp_buf *out);
+char *mp_verdict_json(const struct mp_verdict *v, const struct mp_decision *d); /* caller frees */
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef MP_FIXTURE_EVALUATOR_H
 #define MP_FIXTURE_EVALUATOR_H
 
+#include "decide.h"
 #include "verdict.h"
 
 /*
@@ -13,5 +14,12 @@
  * (NULL-terminated, may be NULL). Fails the test on any error.
  */
 struct mp_evaluator *fixture_evaluator(const char *resolver, const char *const *settings);
+
+/*
+ * What the milter would do with v under the [milter] actions of the
+ * settings the last fixture_evaluator() was given. *reply_r is the reply
+ * or reason, valid until the next call.
+ */
+enum mp_action fixture_action(const struct mp_verdict *v, const char **reply_r);
 
 #endif

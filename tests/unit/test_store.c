@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "check_main.h"
+#include "record.h"
 #include "store.h"
 #include "util.h"
 
@@ -805,7 +806,8 @@ START_TEST(record_from_verdict)
 	ev = mp_evaluator_new(conf, err, sizeof(err));
 	ck_assert_msg(ev != NULL, "%s", err);
 	v = mp_evaluate(ev, &msg);
-	mp_store_record_from_verdict(&r, v, &msg, "mx1.example.org", "", T0);
+	mp_record_build(&r, mp_verdict_result(v), &msg, MP_ACTION_ACCEPT, "mx1.example.org", "",
+	    T0);
 	ck_assert_str_eq(r.ip, "192.0.2.10");
 	ck_assert_str_eq(r.helo, "mail.example.com");
 	ck_assert_str_eq(r.mail_from, "bob@pass.example.com");

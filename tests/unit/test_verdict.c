@@ -57,8 +57,8 @@ START_TEST(action_per_settings)
 	struct mp_verdict *v = evaluate(ev, actions[_i].ip, actions[_i].mail_from, from_pass, 1);
 	const char *reply = NULL;
 
-	ck_assert_msg(mp_verdict_action(v, &reply) == actions[_i].action, "%s: got %s (%s)",
-	    actions[_i].desc, mp_action_str(mp_verdict_action(v, &reply)), reply);
+	ck_assert_msg(fixture_action(v, &reply) == actions[_i].action, "%s: got %s (%s)",
+	    actions[_i].desc, mp_action_str(fixture_action(v, &reply)), reply);
 	ck_assert_ptr_nonnull(reply);
 	if (actions[_i].reply)
 		ck_assert_msg(strncmp(reply, actions[_i].reply, strlen(actions[_i].reply)) == 0,
@@ -81,19 +81,19 @@ START_TEST(no_from_and_multiple_from)
 	const char *reply;
 
 	v = evaluate(ev, "192.0.2.10", "bob@pass.example.com", NULL, 0);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_REJECT);
 	ck_assert_str_eq(reply, "550 5.7.1 Message rejected: no From header");
 	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_PERMERROR);
 	mp_verdict_free(&v);
 
 	/* Two From fields, even with one domain: RFC 5322 allows one. */
 	v = evaluate(ev, "192.0.2.10", "bob@pass.example.com", two, 2);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_REJECT);
 	ck_assert_str_eq(mp_verdict_problem(v), "several From header fields");
 	mp_verdict_free(&v);
 
 	v = evaluate(ev, "192.0.2.10", "bob@pass.example.com", bad, 1);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_REJECT);
 	ck_assert_ptr_nonnull(strstr(mp_verdict_problem(v), "unusable From header"));
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
@@ -114,21 +114,21 @@ START_TEST(unusable_from_is_not_a_bypass)
 
 	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), NULL);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_ACCEPT);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_ACCEPT);
 	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_PERMERROR);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
 
 	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), enforce);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_REJECT);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_REJECT);
 	ck_assert(strncmp(reply, "550 5.7.1 Message rejected: unusable From header", 48) == 0);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
 
 	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), quar);
 	v = evaluate(ev, "198.51.100.7", "x@norec.example.net", bad, 1);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_QUARANTINE);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_QUARANTINE);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);
 }
@@ -143,7 +143,7 @@ START_TEST(temperror_tempfails_when_asked)
 
 	ck_assert_int_eq(mp_verdict_spf(v)->result, MP_SPF_TEMPERROR);
 	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_TEMPERROR);
-	ck_assert_int_eq(mp_verdict_action(v, &reply), MP_ACTION_TEMPFAIL);
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_TEMPFAIL);
 	ck_assert(strncmp(reply, "451 4.7.5 ", 10) == 0);
 	mp_verdict_free(&v);
 	mp_evaluator_free(&ev);

@@ -1,0 +1,63 @@
+/*
+ * record: a message's store record from its evaluation and the action
+ * applied.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "record.h"
+
+static void
+record_identity(struct mp_store_record *r, const char *host, const char *queue_id, time_t now)
+{
+	static unsigned long noqid_seq;
+
+	mp_strlcpy(r->host, host ? host : "", sizeof(r->host));
+	if (queue_id != NULL && queue_id[0] != '\0')
+		mp_strlcpy(r->queue_id, queue_id, sizeof(r->queue_id));
+	else
+		/* Unique within this process and time: a retry is not
+		 * recognised, but two messages never share a key. */
+		snprintf(r->queue_id, sizeof(r->queue_id), "noqid-%ld-%ld-%lu", (long)getpid(),
+		    (long)now, __atomic_add_fetch(&noqid_seq, 1, __ATOMIC_RELAXED));
+	r->time = now;
+}
+
+void
+mp_record_build(struct mp_store_record *r, const struct mp_result *res,
+    const struct mp_message *msg, enum mp_action applied, const char *host,
+    const char *queue_id, time_t now)
+{
+	const struct mp_dmarc_outcome *dm;
+
+	mp_store_record_init(r);
+	record_identity(r, host, queue_id, now);
+	r->action = applied;
+	if (msg != NULL) {
+		mp_strlcpy(r->ip, msg->ip ? msg->ip : "", sizeof(r->ip));
+		mp_strlcpy(r->helo, msg->helo ? msg->helo : "", sizeof(r->helo));
+		mp_strlcpy(r->mail_from, msg->mail_from ? msg->mail_from : "", sizeof(r->mail_from));
+	}
+	if (res == NULL)
+		return;
+	r->spf = res->spf.result;
+	r->dmarc = res->dmarc_result;
+	mp_strlcpy(r->from_domain, res->from_domain, sizeof(r->from_domain));
+	dm = &res->dmarc;
+	r->spf_aligned = dm->spf_aligned;
+	r->dkim_aligned = dm->dkim_aligned;
+	r->policy = dm->policy;
+	r->disposition = dm->disposition;
+	if (dm->record_found)
+		r->published = dm->rec.p != MP_DMARC_P_UNSET ? dm->rec.p : MP_DMARC_P_NONE;
+	mp_strlcpy(r->org_domain, dm->org_domain, sizeof(r->org_domain));
+	/* An incomplete posture is a lower bound: it would rank a domain
+	 * among the worst for a DNS hiccup, so only complete ones count. */
+	if (res->has_posture && res->posture.complete) {
+		r->posture_score = res->posture.score;
+		mp_strlcpy(r->posture_grade, res->posture.grade, sizeof(r->posture_grade));
+	}
+}
