@@ -164,7 +164,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 			inet_ntop(AF_INET6, &sin6->sin6_addr, c->ip, sizeof(c->ip));
 	}
 	if (hostname)
-		mp_printable(&b, hostname, strlen(hostname), 200);
+		mp_printable(&b, hostname, strlen(hostname), MP_SHOW_LINE);
 	mp_strlcpy(c->host, b.len ? mp_buf_str(&b) : "unknown", sizeof(c->host));
 	mp_buf_free(&b);
 	return c->nr_conn ? SMFIS_NOREPLY : SMFIS_CONTINUE;
@@ -198,7 +198,7 @@ skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, 
 		if (auth != NULL && *auth != '\0') {
 			struct mp_buf b = MP_BUF_INIT;
 
-			mp_printable(&b, auth, strlen(auth), 64);
+			mp_printable(&b, auth, strlen(auth), MP_SHOW_SETTING);
 			snprintf(buf, len, "authenticated as %s", mp_buf_str(&b));
 			mp_buf_free(&b);
 			return buf;
@@ -326,7 +326,7 @@ split_reply(const char *reply, char cls, char code[4], char xcode[16], struct mp
 			p += n + 1;
 		}
 	}
-	mp_printable(&raw, p, strlen(p), 400);
+	mp_printable(&raw, p, strlen(p), MP_SHOW_TEXT);
 	for (const char *s = mp_buf_str(&raw); *s; s++) {
 		if (*s == '%')
 			mp_buf_putc(text, '%');
@@ -344,7 +344,7 @@ comment_text(struct mp_buf *out, const char *s)
 {
 	struct mp_buf b = MP_BUF_INIT;
 
-	mp_printable(&b, s, strlen(s), 200);
+	mp_printable(&b, s, strlen(s), MP_SHOW_LINE);
 	for (const char *p = mp_buf_str(&b); *p; p++)
 		mp_buf_putc(out, (*p == '(' || *p == ')' || *p == '\\') ? ' ' : *p);
 	mp_buf_free(&b);
@@ -389,8 +389,8 @@ log_line(const struct conn *c, const struct msg *m, const struct mp_verdict *v,
 	const char *problem = "";
 	char posture[32] = "-";
 
-	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, 256);
-	mp_printable(&helo_shown, c->helo, strlen(c->helo), 128);
+	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, MP_SHOW_MAILBOX);
+	mp_printable(&helo_shown, c->helo, strlen(c->helo), MP_SHOW_LINE);
 	if (v) {
 		const struct mp_dmarc_outcome *d = mp_verdict_dmarc(v);
 
@@ -513,7 +513,7 @@ eom_skipped(SMFICTX *ctx, const struct conn *c, const struct msg *m, struct outc
 	sfsistat r = SMFIS_ACCEPT;
 
 	(void)delete_forged(ctx, m, o, &r);
-	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, 256);
+	mp_printable(&mf_shown, m->mail_from, m->mail_from_len, MP_SHOW_MAILBOX);
 	mp_log(LOG_INFO, "%s: client=%s[%s] mailfrom=<%s> skipped: %s%s%s%s",
 	    o->qid, c->host[0] == '[' ? "unknown" : c->host, c->ip[0] ? c->ip : "-",
 	    mp_buf_str(&mf_shown), m->skip_why, o->note,

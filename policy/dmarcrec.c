@@ -339,7 +339,7 @@ warn_text(struct mp_dmarc_record *rec, const char *what, struct slice s)
 
 	if (rec->warning[0] != '\0')
 		return;
-	mp_printable(&b, s.p, s.len, 40);
+	mp_printable(&b, s.p, s.len, MP_SHOW_TOKEN);
 	rec_warn(rec, "%s: %s", what, mp_buf_str(&b));
 	mp_buf_free(&b);
 }
@@ -351,7 +351,7 @@ warn_tag(struct mp_dmarc_record *rec, const char *tag, struct slice v, const cha
 
 	if (rec->warning[0] != '\0')
 		return;
-	mp_printable(&b, v.p, v.len, 40);
+	mp_printable(&b, v.p, v.len, MP_SHOW_TOKEN);
 	rec_warn(rec, "%s=%s is not valid, %s", tag, mp_buf_str(&b), what);
 	mp_buf_free(&b);
 }
@@ -598,7 +598,7 @@ finish(struct parse *ps, char *why, size_t whylen)
 		struct mp_buf b = MP_BUF_INIT;
 		const char *tag = tag_names[ps->bad_policy];
 
-		mp_printable(&b, ps->bad_policy_value.p, ps->bad_policy_value.len, 40);
+		mp_printable(&b, ps->bad_policy_value.p, ps->bad_policy_value.len, MP_SHOW_TOKEN);
 		if (rec->rua_count == 0) {
 			mp_setf(why, whylen, "invalid %s=%s and no valid rua: no policy", tag,
 			    mp_buf_str(&b));

@@ -228,15 +228,15 @@ describe_match(const struct spf_eval *ev, const char *record, const struct clien
 	}
 	if (cand != NULL) {
 		mp_buf_puts(&b, "matched \"");
-		mp_printable(&b, cand, cand_len, 80);
+		mp_printable(&b, cand, cand_len, MP_SHOW_TERM);
 		if (found != NULL) {
 			mp_buf_puts(&b, "\" or \"");
-			mp_printable(&b, found, found_len, 80);
+			mp_printable(&b, found, found_len, MP_SHOW_TERM);
 		}
 		mp_buf_puts(&b, "\"");
 	} else if (found != NULL) {
 		mp_buf_puts(&b, "matched \"");
-		mp_printable(&b, found, found_len, 80);
+		mp_printable(&b, found, found_len, MP_SHOW_TERM);
 		mp_buf_puts(&b, "\"");
 	} else
 		mp_buf_puts(&b, "matched a term");

@@ -66,7 +66,7 @@ spf_fetch_record(struct mp_dns *dns, const struct mp_deadline *deadline, const c
 
 	memset(f, 0, sizeof(*f));
 	/* The name may come from macros the peer filled: printable in reasons. */
-	mp_printable(&shown, domain, strlen(domain), 255);
+	mp_printable(&shown, domain, strlen(domain), MP_SHOW_DOMAIN);
 	st = spf_dns_query(dns, deadline, domain, MP_DNS_TXT, &res);
 	switch (st) {
 	case MP_DNS_OK:

@@ -144,7 +144,7 @@ spf_count_term(struct spf_eval *ev, const char *what, const char *name)
 	struct mp_buf b = MP_BUF_INIT;
 
 	mp_buf_puts(&b, what);
-	mp_printable(&b, name, strlen(name), 100);
+	mp_printable(&b, name, strlen(name), MP_SHOW_NAME);
 	mp_strlcpy(ev->last_term, mp_buf_str(&b), sizeof(ev->last_term));
 	mp_buf_free(&b);
 	ev->terms++;
@@ -167,7 +167,7 @@ spf_count_void(struct spf_eval *ev, const char *name)
 	ev->voids++;
 	if (ev->voids <= SPF_MAX_VOID)
 		return true;
-	mp_printable(&b, name, strlen(name), 100);
+	mp_printable(&b, name, strlen(name), MP_SHOW_NAME);
 	decide(ev, MP_SPF_PERMERROR,
 	    "more than %d void DNS lookups (RFC 7208 4.6.4); the 3rd was %s",
 	    SPF_MAX_VOID, mp_buf_str(&b));
@@ -182,7 +182,7 @@ spf_decide_temp(struct spf_eval *ev, enum mp_dns_status st, const char *type, co
 {
 	struct mp_buf b = MP_BUF_INIT;
 
-	mp_printable(&b, name, strlen(name), 100);
+	mp_printable(&b, name, strlen(name), MP_SHOW_NAME);
 	if (st == MP_DNS_TIMEOUT && mp_deadline_expired(ev->deadline))
 		decide(ev, MP_SPF_TEMPERROR, "deadline passed while looking up %s of %s%s",
 		    type, mp_buf_str(&b), ctx);
@@ -354,7 +354,7 @@ lookup_names(struct spf_eval *ev, const char *domain, ns_type type)
 		if (!ptr && names > SPF_MAX_NAMES) {
 			struct mp_buf b = MP_BUF_INIT;
 
-			mp_printable(&b, name, strlen(name), 100);
+			mp_printable(&b, name, strlen(name), MP_SHOW_NAME);
 			decide(ev, MP_SPF_PERMERROR,
 			    "mx:%s has %zu MX names, more than the %d allowed (RFC 7208 4.6.4)",
 			    mp_buf_str(&b), names, SPF_MAX_NAMES);

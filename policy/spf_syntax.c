@@ -494,7 +494,7 @@ mp_spf_record_valid(const char *record, size_t len, char *why, size_t whylen)
 		if (!term_valid(&t, &seen_redirect, &seen_exp, &w)) {
 			struct mp_buf b = MP_BUF_INIT;
 
-			mp_printable(&b, t.text, t.len, 80);
+			mp_printable(&b, t.text, t.len, MP_SHOW_TERM);
 			why_set(why, whylen, "%s in \"%s\"", w, mp_buf_str(&b));
 			mp_buf_free(&b);
 			return false;

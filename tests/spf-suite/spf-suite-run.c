@@ -346,53 +346,154 @@ result_listed(const char *list, const char *r)
 	return false;
 }
 
+/* DIR/timeouts.tsv: the names whose queries the relay never answers. */
+static void
+load_timeouts(struct relay *relay, const char *dir)
+{
+	char path[4096], line[8192];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/timeouts.tsv", dir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *f[2];
+
+		if (split_tabs(line, f, 2) < 2)
+			continue;
+		relay->tn = xreallocarray(relay->tn, relay->ntn + 1, sizeof(*relay->tn));
+		relay->tn[relay->ntn].name = unescape(f[0]);
+		relay->tn[relay->ntn].types = xasprintf(",%s,", f[1]);
+		relay->ntn++;
+	}
+	fclose(fp);
+}
+
+/* DIR/zones/NAME.zone: the zones the scenario serves. */
+static void
+load_zones(struct relay *relay, const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	DIR *zd;
+
+	snprintf(path, sizeof(path), "%s/zones", dir);
+	if ((zd = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(zd)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l <= 5 || strcmp(de->d_name + l - 5, ".zone") != 0)
+			continue;
+		relay->zones = xreallocarray(relay->zones, relay->nzones + 1, sizeof(char *));
+		relay->zones[relay->nzones] = xstrndup(de->d_name, l - 5);
+		mp_ascii_lower(relay->zones[relay->nzones]);
+		relay->nzones++;
+	}
+	closedir(zd);
+}
+
+/* One test case's fields, unescaped (free with case_free). */
+struct spf_case {
+	char *id, *host, *helo, *mailfrom, *expect, *exp;
+	const char *todo;       /* known failure: its cause */
+};
+
+static void
+case_free(struct spf_case *c)
+{
+	free(c->id);
+	free(c->host);
+	free(c->helo);
+	free(c->mailfrom);
+	free(c->expect);
+	free(c->exp);
+}
+
+/* Does the outcome match? Explanations count for a fail only. */
+static bool
+case_ok(const struct spf_case *c, const struct mp_spf_outcome *out)
+{
+	if (!result_listed(c->expect, mp_spf_result_str(out->result)))
+		return false;
+	if (c->exp[0] == '\0' || out->result != MP_SPF_FAIL)
+		return true;
+	/* The suite's expected explanations: "DEFAULT" is the
+	 * implementation's own (we give none); other text must match,
+	 * ignoring case (the suite writes IPv6 nibbles in upper case). */
+	if (strcmp(c->exp, "DEFAULT") == 0)
+		return out->explanation[0] == '\0';
+	return mp_strcasecmp(c->exp, out->explanation) == 0;
+}
+
+/* A '#' would start a TAP directive. */
+static void
+tap_safe(char *s)
+{
+	for (char *c = s; *c; c++)
+		if (*c == '#')
+			*c = '_';
+}
+
+/* Runs one case, each with a fresh resolver (nothing cached between
+ * cases), and prints its TAP line. False on a resolver that cannot start. */
+static bool
+run_case(const struct relay *relay, const struct spf_case *c, bool *ok_r)
+{
+	char upstream[64], err[256];
+	struct mp_dns_options opt = { 0 };
+	struct mp_spf_outcome out;
+	struct mp_deadline dl;
+	struct mp_dns *dns;
+	struct mp_spf *spf;
+	const char *got;
+
+	snprintf(upstream, sizeof(upstream), "127.0.0.1@%d", relay->port);
+	opt.upstream = upstream;
+	opt.timeout_ms = CASE_TIMEOUT_MS;
+	if ((dns = mp_dns_new(&opt, err, sizeof(err))) == NULL) {
+		printf("Bail out! resolver: %s\n", err);
+		return false;
+	}
+	spf = mp_spf_new(dns);
+	mp_deadline_set(&dl, CASE_DEADLINE_MS);
+	if (c->mailfrom[0] != '\0')
+		mp_spf_check_mailfrom(spf, &dl, c->host, c->helo, c->mailfrom, &out);
+	else
+		mp_spf_check_helo(spf, &dl, c->host, c->helo, &out);
+	got = mp_spf_result_str(out.result);
+	*ok_r = case_ok(c, &out);
+	tap_safe(out.reason);
+	tap_safe(out.explanation);
+	printf("%s - %s: expected %s%s%s%s, got %s%s%s%s (%s)%s%s\n",
+	    *ok_r ? "ok" : "not ok", c->id, c->expect,
+	    c->exp[0] ? " \"" : "", c->exp, c->exp[0] ? "\"" : "",
+	    got, out.explanation[0] ? " \"" : "", out.explanation,
+	    out.explanation[0] ? "\"" : "", out.reason,
+	    c->todo ? " # TODO " : "", c->todo ? c->todo : "");
+	fflush(stdout);
+	mp_spf_free(&spf);
+	mp_dns_free(&dns);
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct relay relay;
 	struct known *known;
 	size_t nknown;
-	char path[4096], line[8192];
+	char path[4096], line[8192], scen[256] = "?";
 	FILE *fp;
-	DIR *zd;
 	int total = 0, passed = 0;
-	const char *scen = "?";
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: spf-suite-run RESOLVER SCENARIO_DIR KNOWN_FAILURES\n");
 		return 2;
 	}
 	memset(&relay, 0, sizeof(relay));
-	snprintf(path, sizeof(path), "%s/timeouts.tsv", argv[2]);
-	if ((fp = fopen(path, "r")) != NULL) {
-		while (fgets(line, sizeof(line), fp) != NULL) {
-			char *f[2];
-
-			if (split_tabs(line, f, 2) < 2)
-				continue;
-			relay.tn = xreallocarray(relay.tn, relay.ntn + 1, sizeof(*relay.tn));
-			relay.tn[relay.ntn].name = unescape(f[0]);
-			relay.tn[relay.ntn].types = xasprintf(",%s,", f[1]);
-			relay.ntn++;
-		}
-		fclose(fp);
-	}
-	snprintf(path, sizeof(path), "%s/zones", argv[2]);
-	if ((zd = opendir(path)) != NULL) {
-		struct dirent *de;
-
-		while ((de = readdir(zd)) != NULL) {
-			size_t l = strlen(de->d_name);
-
-			if (l <= 5 || strcmp(de->d_name + l - 5, ".zone") != 0)
-				continue;
-			relay.zones = xreallocarray(relay.zones, relay.nzones + 1, sizeof(char *));
-			relay.zones[relay.nzones] = xstrndup(de->d_name, l - 5);
-			mp_ascii_lower(relay.zones[relay.nzones]);
-			relay.nzones++;
-		}
-		closedir(zd);
-	}
+	load_timeouts(&relay, argv[2]);
+	load_zones(&relay, argv[2]);
 	if (!relay_start(&relay, argv[1])) {
 		printf("Bail out! cannot start the DNS relay towards %s\n", argv[1]);
 		return 99;
@@ -405,80 +506,27 @@ main(int argc, char **argv)
 		return 99;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *f[7], *host, *helo, *mailfrom, *expect, *exp, *id;
-		char upstream[64], err[256];
-		struct mp_dns_options opt = { 0 };
-		struct mp_dns *dns;
-		struct mp_spf *spf;
-		struct mp_spf_outcome out;
-		struct mp_deadline dl;
-		const char *todo = NULL, *got;
+		struct spf_case c = { 0 };
+		char *f[7];
 		bool ok;
 
 		if (split_tabs(line, f, 7) < 7)
 			continue;
-		scen = f[0];
-		id = xasprintf("%s/%s", f[0], f[1]);
-		host = unescape(f[2]);
-		helo = unescape(f[3]);
-		mailfrom = unescape(f[4]);
-		expect = unescape(f[5]);
-		exp = unescape(f[6]);
+		mp_strlcpy(scen, f[0], sizeof(scen));
+		c.id = xasprintf("%s/%s", f[0], f[1]);
+		c.host = unescape(f[2]);
+		c.helo = unescape(f[3]);
+		c.mailfrom = unescape(f[4]);
+		c.expect = unescape(f[5]);
+		c.exp = unescape(f[6]);
 		for (size_t i = 0; i < nknown; i++)
-			if (strcmp(known[i].id, id) == 0)
-				todo = known[i].cause;
-
-		snprintf(upstream, sizeof(upstream), "127.0.0.1@%d", relay.port);
-		memset(&opt, 0, sizeof(opt));
-		opt.upstream = upstream;
-		opt.timeout_ms = CASE_TIMEOUT_MS;
-		dns = mp_dns_new(&opt, err, sizeof(err));
-		if (dns == NULL) {
-			printf("Bail out! resolver: %s\n", err);
+			if (strcmp(known[i].id, c.id) == 0)
+				c.todo = known[i].cause;
+		if (!run_case(&relay, &c, &ok))
 			return 99;
-		}
-		spf = mp_spf_new(dns);
-		mp_deadline_set(&dl, CASE_DEADLINE_MS);
-		if (mailfrom[0] != '\0')
-			mp_spf_check_mailfrom(spf, &dl, host, helo, mailfrom, &out);
-		else
-			mp_spf_check_helo(spf, &dl, host, helo, &out);
-		got = mp_spf_result_str(out.result);
-		ok = result_listed(expect, got);
-		/* The suite's expected explanations: "DEFAULT" is the
-		 * implementation's own (we give none); other text must match,
-		 * ignoring case (the suite writes IPv6 nibbles in upper case). */
-		if (ok && exp[0] != '\0' && out.result == MP_SPF_FAIL) {
-			if (strcmp(exp, "DEFAULT") == 0)
-				ok = out.explanation[0] == '\0';
-			else
-				ok = mp_strcasecmp(exp, out.explanation) == 0;
-		}
 		total++;
-		if (ok)
-			passed++;
-		/* a '#' would start a TAP directive */
-		for (char *c = out.reason; *c; c++)
-			if (*c == '#')
-				*c = '_';
-		for (char *c = out.explanation; *c; c++)
-			if (*c == '#')
-				*c = '_';
-		printf("%s - %s: expected %s%s%s%s, got %s%s%s%s (%s)%s%s\n",
-		    ok ? "ok" : "not ok", id, expect,
-		    exp[0] ? " \"" : "", exp, exp[0] ? "\"" : "",
-		    got, out.explanation[0] ? " \"" : "", out.explanation,
-		    out.explanation[0] ? "\"" : "", out.reason,
-		    todo ? " # TODO " : "", todo ? todo : "");
-		fflush(stdout);
-		mp_spf_free(&spf);
-		mp_dns_free(&dns);
-		free(id);
-		free(host);
-		free(helo);
-		free(mailfrom);
-		free(expect);
-		free(exp);
+		passed += ok;
+		case_free(&c);
 	}
 	fclose(fp);
 	printf("# scenario %s: %d of %d passed\n", scen, passed, total);
