@@ -12,8 +12,8 @@
  * for that before libmilter sends its reply, so it hands the generation
  * to a detached reaper thread; mp_engine_shutdown waits for the reapers.
  *
- * Memory. A generation is about 24 MB once it has seen mail (measured,
- * issue 11): the posture cache, 2048 slots of 8.8 kB (18 MB), the PSL
+ * Memory. A generation is about 24 MB once it has seen mail (measured):
+ * the posture cache, 2048 slots of 8.8 kB (18 MB), the PSL
  * (1.7 MB), the resolver (0.4 MB, and 2.5 MB more once libunbound's
  * worker thread runs), then the DNS caches. Most of it is allocated by
  * whichever thread touches it first: the posture cache by a libmilter
@@ -114,7 +114,6 @@ mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 {
 	struct mp_engine *e;
 	char why[256];
-	long n;
 
 	/* Before the first generation allocates anything large. */
 	pthread_once(&malloc_once, malloc_setup);
@@ -158,10 +157,9 @@ mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 	e->received_spf = mp_conf_bool(conf, "milter", "received_spf");
 	e->skip_authenticated = mp_conf_bool(conf, "milter", "skip_authenticated");
 	e->on_error_tempfail = strcmp(mp_conf_str(conf, "milter", "on_error"), "tempfail") == 0;
-	n = mp_conf_int(conf, "milter", "max_headers");
-	e->max_headers = n > 0 ? (size_t)n : 1;
-	n = mp_conf_int(conf, "milter", "max_header_bytes");
-	e->max_header_bytes = n > 0 ? (size_t)n : 1;
+	/* The option table bounds both at 1 or more. */
+	e->max_headers = (size_t)mp_conf_int(conf, "milter", "max_headers");
+	e->max_header_bytes = (size_t)mp_conf_int(conf, "milter", "max_header_bytes");
 	return e;
 
 fail:

@@ -15,8 +15,12 @@
  * sent to that thread alone) and joins it before it drops the engine,
  * so no reload runs during shutdown.
  *
- * Exit status: 0 clean stop (and -t: configuration valid), 1 runtime
- * failure, 2 usage or configuration error.
+ * Exit status, as in the other programs: 0 clean stop (with -t: the
+ * configuration is valid); 1 runtime failure (the socket cannot be
+ * opened, the process cannot detach, write its pidfile or drop its
+ * privileges, libmilter stops with an error); 2 usage or configuration
+ * error (a [milter] user or group that does not exist and running as root
+ * without allow_root are configuration errors).
  */
 #include "config.h"
 
@@ -40,7 +44,11 @@
 #include "conf.h"
 #include "log.h"
 #include "milter.h"
+#include "netaddr.h"
 #include "util.h"
+
+#define EXIT_RUNTIME 1          /* a failure at run time */
+#define EXIT_USAGE 2            /* usage or configuration error */
 
 static const char *conf_path = MP_CONF_DEFAULT_PATH;
 /* Set by main before it wakes the reload thread to make it return. */
@@ -103,7 +111,9 @@ usage(FILE *out)
 "  -V        print the version\n"
 "\n"
 "Signals: SIGHUP reloads the configuration (the socket and user stay),\n"
-"SIGTERM stops.\n", out);
+"SIGTERM stops.\n"
+"\n"
+"Exit status: 0 stopped, 1 runtime failure, 2 usage or configuration error.\n", out);
 }
 
 /*
@@ -196,19 +206,6 @@ remove_pidfile(const char *path)
 	}
 	if (unlink(path) != 0 && errno != ENOENT)
 		mp_log(LOG_WARNING, "pidfile %s: %s", path, strerror(errno));
-}
-
-/* The unix socket path of a "unix:/path" or "local:/path" spec, or NULL. */
-static const char *
-unix_path(const char *spec)
-{
-	if (strncmp(spec, "unix:", 5) == 0)
-		return spec + 5;
-	if (strncmp(spec, "local:", 6) == 0)
-		return spec + 6;
-	if (spec[0] == '/')
-		return spec;
-	return NULL;
 }
 
 struct ids {
@@ -306,30 +303,49 @@ listener_nodelay(void)
 	}
 }
 
+/*
+ * After bind: the path must be the socket, with socket_mode, owned by
+ * the user the milter becomes.
+ */
 static bool
+unix_socket_check(const char *path, mode_t mode, const struct ids *ids)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		mp_log(LOG_ERR, "milter socket %s: not a socket after bind", path);
+		return false;
+	}
+	/* A default ACL on the directory overrides the umask: say so. */
+	if ((st.st_mode & 0777) != mode)
+		mp_log(LOG_WARNING, "milter socket %s: mode %03o, not socket_mode %03o "
+		    "(a default ACL on the directory?)", path, (unsigned)(st.st_mode & 0777),
+		    (unsigned)mode);
+	/* lchown: a link swapped in changes owner itself, never its target. */
+	if (ids->drop && lchown(path, ids->uid, ids->gid) != 0) {
+		mp_log(LOG_ERR, "chown %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Opens [milter] socket; EXIT_SUCCESS or the exit status. */
+static int
 socket_setup(const struct mp_conf *conf, const struct ids *ids)
 {
 	const char *spec = mp_conf_str(conf, "milter", "socket");
-	const char *path = unix_path(spec);
-	const char *mode_s = mp_conf_str(conf, "milter", "socket_mode");
-	char *end;
-	long mode = 0;
-	mode_t old_mask;
-	struct stat st;
+	struct mp_endpoint ep;
+	mode_t mode = 0, old_mask;
+	char why[256];
 	int rc;
 
+	if (!mp_endpoint_parse_milter(spec, 0, &ep, why, sizeof(why))) {
+		mp_log(LOG_ERR, "[milter] socket %s: %s", spec, why);
+		return EXIT_USAGE;
+	}
 	if (smfi_setconn((char *)spec) != MI_SUCCESS) {
 		mp_log(LOG_ERR, "[milter] socket %s: not a valid milter socket", spec);
-		return false;
-	}
-	if (path != NULL) {
-		errno = 0;
-		mode = strtol(mode_s, &end, 8);
-		if (mode_s[0] == '\0' || *end != '\0' || errno != 0 || mode < 0 ||
-		    mode > 0777) {
-			mp_log(LOG_ERR, "[milter] socket_mode %s: not an octal mode", mode_s);
-			return false;
-		}
+		return EXIT_USAGE;
 	}
 	/*
 	 * The socket is created with its final mode through the umask, not
@@ -337,8 +353,10 @@ socket_setup(const struct mp_conf *conf, const struct ids *ids)
 	 * [milter] user, who could swap the path for a link to any file
 	 * between bind() and a chmod as root.
 	 */
-	if (path != NULL) {
-		old_mask = umask((mode_t)(~mode & 0777));
+	if (ep.is_unix) {
+		/* conf took it only as octal 0000..0777. */
+		mode = (mode_t)strtoul(mp_conf_str(conf, "milter", "socket_mode"), NULL, 8);
+		old_mask = umask(~mode & 0777);
 		rc = smfi_opensocket(true);
 		umask(old_mask);
 	} else {
@@ -346,28 +364,14 @@ socket_setup(const struct mp_conf *conf, const struct ids *ids)
 	}
 	if (rc != MI_SUCCESS) {
 		mp_log(LOG_ERR, "cannot open milter socket %s", spec);
-		return false;
+		return EXIT_RUNTIME;
 	}
-	mp_milter_set_local_socket(path != NULL);
-	if (path == NULL) {
+	mp_milter_set_local_socket(ep.is_unix);
+	if (!ep.is_unix) {
 		listener_nodelay();
-		return true;
+		return EXIT_SUCCESS;
 	}
-	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		mp_log(LOG_ERR, "milter socket %s: not a socket after bind", path);
-		return false;
-	}
-	/* A default ACL on the directory overrides the umask: say so. */
-	if ((st.st_mode & 0777) != (mode_t)mode)
-		mp_log(LOG_WARNING, "milter socket %s: mode %03o, not socket_mode %03lo "
-		    "(a default ACL on the directory?)", path, (unsigned)(st.st_mode & 0777),
-		    mode);
-	/* lchown: a link swapped in changes owner itself, never its target. */
-	if (ids->drop && lchown(path, ids->uid, ids->gid) != 0) {
-		mp_log(LOG_ERR, "chown %s: %s", path, strerror(errno));
-		return false;
-	}
-	return true;
+	return unix_socket_check(ep.host, mode, ids) ? EXIT_SUCCESS : EXIT_RUNTIME;
 }
 
 static bool
@@ -399,24 +403,27 @@ daemonize(void)
 	return true;
 }
 
-int
-main(int argc, char **argv)
+/* One run of the daemon, from the command line to the stop. */
+struct run {
+	bool foreground, test_only;
+	struct mp_conf *conf;
+	struct ids ids;
+	const char *pidfile;
+	bool pid_written;       /* by us, at start */
+	bool pid_removable;     /* by the user we run as at stop */
+	bool published;         /* an engine serves: shut it down at stop */
+};
+
+/* -1 to go on, else the exit status. */
+static int
+parse_args(int argc, char **argv, struct run *r)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool foreground = false, test_only = false;
-	struct mp_conf *conf;
-	struct mp_engine *e;
-	struct ids ids;
-	pthread_t tid;
-	sigset_t set;
-	char err[512];
-	const char *pidfile;
-	bool pid_removable = true;
-	int ch, facility, status = 0;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:fthV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -424,128 +431,175 @@ main(int argc, char **argv)
 			conf_path = optarg;
 			break;
 		case 'f':
-			foreground = true;
+			r->foreground = true;
 			break;
 		case 't':
-			test_only = true;
+			r->test_only = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		case 'V':
 			printf("mailposture-milter %s\n", PACKAGE_VERSION);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
+	return -1;
+}
 
-	mp_log_open("mailposture-milter", true, LOG_MAIL);
-	conf = mp_conf_load(conf_path, err, sizeof(err));
-	if (conf == NULL) {
-		mp_log(LOG_ERR, "%s", err);
-		return 2;
+/* -t: the configuration builds an engine (skip lists, resolver, PSL,
+ * Redis password), which is then dropped. */
+static int
+test_config(struct mp_conf **confp)
+{
+	struct mp_engine *e;
+	char err[512];
+
+	e = mp_engine_build(*confp, err, sizeof(err));
+	mp_conf_unref(confp);
+	if (e == NULL) {
+		mp_log(LOG_ERR, "%s: %s", conf_path, err);
+		return EXIT_USAGE;
 	}
-	if (test_only) {
-		e = mp_engine_build(conf, err, sizeof(err));
-		mp_conf_unref(&conf);
-		if (e == NULL) {
-			mp_log(LOG_ERR, "%s: %s", conf_path, err);
-			return 2;
-		}
-		mp_engine_release(&e);
-		printf("%s: configuration OK\n", conf_path);
-		return 0;
-	}
+	mp_engine_release(&e);
+	printf("%s: configuration OK\n", conf_path);
+	return EXIT_SUCCESS;
+}
 
-	facility = mp_log_facility_from_name(mp_conf_str(conf, "log", "facility"));
-	mp_log_open("mailposture-milter", foreground, facility >= 0 ? facility : LOG_MAIL);
-	mp_milter_apply_log(conf);
+/*
+ * Before any thread exists: every thread (libmilter's, libunbound's,
+ * ours) inherits these blocked, so a signal is only ever taken by a
+ * thread that waits for it.
+ */
+static void
+block_signals(void)
+{
+	sigset_t set;
 
-	/*
-	 * Before any thread exists: every thread (libmilter's, libunbound's,
-	 * ours) inherits these blocked, so a signal is only ever taken by a
-	 * thread that waits for it.
-	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
 
-	if (!resolve_ids(conf, &ids))
-		goto fail_conf;
+/* Everything as root, up to running as [milter] user with the socket
+ * open and the pidfile written. EXIT_SUCCESS or the exit status. */
+static int
+start(struct run *r)
+{
+	int status;
+
+	block_signals();
+	if (!resolve_ids(r->conf, &r->ids))
+		return EXIT_USAGE;
 	if (smfi_register(mp_milter_desc) != MI_SUCCESS) {
 		mp_log(LOG_ERR, "smfi_register failed");
-		goto fail_conf;
+		return EXIT_RUNTIME;
 	}
-	if (!socket_setup(conf, &ids))
-		goto fail_conf;
+	if ((status = socket_setup(r->conf, &r->ids)) != EXIT_SUCCESS)
+		return status;
 	/* Fork before any thread starts: threads do not survive fork(). */
-	if (!foreground && !daemonize())
-		goto fail_conf;
-	pidfile = mp_conf_str(conf, "milter", "pidfile");
-	if (!write_pidfile(pidfile))
-		goto fail_conf;
-	if (!drop_privileges(&ids))
-		goto fail_pid;
+	if (!r->foreground && !daemonize())
+		return EXIT_RUNTIME;
+	r->pidfile = mp_conf_str(r->conf, "milter", "pidfile");
+	if (!write_pidfile(r->pidfile))
+		return EXIT_RUNTIME;
+	r->pid_written = true;
+	if (!drop_privileges(&r->ids))
+		return EXIT_RUNTIME;
 	/* Again, as the user that will remove it (see pidfile_dir_writable). */
-	if (ids.drop && pidfile[0] != '\0') {
-		pid_removable = pidfile_dir_writable(pidfile);
-		if (pid_removable && !write_pidfile(pidfile))
-			goto fail_pid;
+	if (r->ids.drop && r->pidfile[0] != '\0') {
+		r->pid_removable = pidfile_dir_writable(r->pidfile);
+		if (r->pid_removable && !write_pidfile(r->pidfile))
+			return EXIT_RUNTIME;
 	}
+	return EXIT_SUCCESS;
+}
 
-	e = mp_engine_build(conf, err, sizeof(err));
-	if (e == NULL) {
-		mp_log(LOG_ERR, "%s: %s", conf_path, err);
-		goto fail_pid;
-	}
-	/* Logged while e is still ours: publishing hands the reference over. */
-	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
-	    mp_conf_str(conf, "milter", "socket"), e->authserv_id,
-	    mp_conf_bool(conf, "milter", "dry_run") ? ", dry run" : "");
-	mp_engine_publish(e);
-	e = NULL;
-	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
-		mp_log(LOG_ERR, "cannot start the reload thread");
-		mp_engine_shutdown();
-		goto fail_pid;
-	}
-
-	if (smfi_main() != MI_SUCCESS) {
-		mp_log(LOG_ERR, "libmilter stopped with an error");
-		status = 1;
-	} else {
-		mp_log(LOG_NOTICE, "stopped");
-	}
-	/*
-	 * No reload from here on: a SIGHUP now would publish a generation
-	 * after the shutdown below, or still be building one when main
-	 * returns. The flag ends the thread's loop; the SIGHUP sent to it
-	 * alone wakes it (or waits, pending, until a reload in progress is
-	 * done). mp_engine_shutdown refuses any late publish as well.
-	 */
+/*
+ * No reload from here on: a SIGHUP now would publish a generation after
+ * the shutdown, or still be building one when main returns. The flag
+ * ends the thread's loop; the SIGHUP sent to it alone wakes it (or
+ * waits, pending, until a reload in progress is done). mp_engine_shutdown
+ * refuses any late publish as well.
+ */
+static void
+stop_reload(pthread_t tid)
+{
 	__atomic_store_n(&reload_stop, true, __ATOMIC_RELEASE);
 	/* Fails only when the thread is gone already; join reaps it then. */
 	(void)pthread_kill(tid, SIGHUP);
 	pthread_join(tid, NULL);
-	if (pid_removable)
-		remove_pidfile(pidfile);
-	mp_engine_shutdown();
-	mp_conf_unref(&conf);
+}
+
+/* Builds and publishes the engine, and serves until a stop. */
+static int
+serve(struct run *r)
+{
+	struct mp_engine *e;
+	char err[512];
+	pthread_t tid;
+	int status = EXIT_SUCCESS;
+
+	if ((e = mp_engine_build(r->conf, err, sizeof(err))) == NULL) {
+		mp_log(LOG_ERR, "%s: %s", conf_path, err);
+		return EXIT_USAGE;
+	}
+	/* Logged while e is still ours: publishing hands the reference over. */
+	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
+	    mp_conf_str(r->conf, "milter", "socket"), e->authserv_id,
+	    mp_conf_bool(r->conf, "milter", "dry_run") ? ", dry run" : "");
+	mp_engine_publish(e);
+	r->published = true;
+	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
+		mp_log(LOG_ERR, "cannot start the reload thread");
+		return EXIT_RUNTIME;
+	}
+	if (smfi_main() != MI_SUCCESS) {
+		mp_log(LOG_ERR, "libmilter stopped with an error");
+		status = EXIT_RUNTIME;
+	} else {
+		mp_log(LOG_NOTICE, "stopped");
+	}
+	stop_reload(tid);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r = { .pid_removable = true };
+	char err[512];
+	int status, facility;
+
+	if ((status = parse_args(argc, argv, &r)) >= 0)
+		return status;
+	mp_log_open("mailposture-milter", true, LOG_MAIL);
+	if ((r.conf = mp_conf_load(conf_path, err, sizeof(err))) == NULL) {
+		mp_log(LOG_ERR, "%s", err);
+		return EXIT_USAGE;
+	}
+	if (r.test_only)
+		return test_config(&r.conf);
+	facility = mp_log_facility_from_name(mp_conf_str(r.conf, "log", "facility"));
+	mp_log_open("mailposture-milter", r.foreground, facility >= 0 ? facility : LOG_MAIL);
+	mp_milter_apply_log(r.conf);
+
+	if ((status = start(&r)) == EXIT_SUCCESS)
+		status = serve(&r);
+	if (r.pid_written && r.pid_removable)
+		remove_pidfile(r.pidfile);
+	if (r.published)
+		mp_engine_shutdown();
+	mp_conf_unref(&r.conf);
 	mp_log_close();
 	return status;
-
-fail_pid:
-	if (pid_removable)
-		remove_pidfile(pidfile);
-fail_conf:
-	mp_conf_unref(&conf);
-	return 2;
 }

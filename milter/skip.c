@@ -1,26 +1,17 @@
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "domain.h"
+#include "netaddr.h"
 #include "skip.h"
 #include "util.h"
 
-/* A network in one form for both families: IPv4 lives in the IPv4-mapped
- * range ::ffff:0:0/96, so one comparison serves both. */
-struct net {
-	unsigned char addr[16];
-	unsigned prefix;        /* 0..128, in the 128-bit space */
-};
-
 struct mp_netlist {
 	size_t count;
-	struct net *net;
+	struct mp_netprefix *net;
 };
 
 /* One skip_mail_from entry: "domain" (itself and its subdomains),
@@ -35,39 +26,6 @@ struct mp_domlist {
 	size_t count;
 	struct sender *s;
 };
-
-static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-/* Text address to the 128-bit form; false when it is neither family. */
-static bool
-addr_parse(const char *s, unsigned char out[16], bool *v4_r)
-{
-	unsigned char a4[4];
-
-	if (inet_pton(AF_INET, s, a4) == 1) {
-		memcpy(out, v4mapped, 12);
-		memcpy(out + 12, a4, 4);
-		*v4_r = true;
-		return true;
-	}
-	if (inet_pton(AF_INET6, s, out) == 1) {
-		*v4_r = memcmp(out, v4mapped, 12) == 0;
-		return true;
-	}
-	return false;
-}
-
-static bool
-prefix_match(const unsigned char *a, const unsigned char *net, unsigned prefix)
-{
-	unsigned bytes = prefix / 8, bits = prefix % 8;
-
-	if (memcmp(a, net, bytes) != 0)
-		return false;
-	if (bits == 0)
-		return true;
-	return ((a[bytes] ^ net[bytes]) & (0xff00 >> bits) & 0xff) == 0;
-}
 
 /* Calls fn on each entry of a list separated by spaces, tabs or commas. */
 static bool
@@ -89,56 +47,32 @@ each_entry(const char *spec, bool (*fn)(void *, const char *, size_t, char *, si
 	}
 }
 
+/* Entries are quoted back escaped: the list comes from a file. */
+static bool
+bad_entry(const char *s, size_t n, const char *what, const char *why,
+    char *err, size_t errlen)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	mp_printable(&b, s, n, MP_SHOW_SETTING);
+	snprintf(err, errlen, "\"%s\" is not %s: %s", mp_buf_str(&b), what, why);
+	mp_buf_free(&b);
+	return false;
+}
+
 static bool
 add_net(void *arg, const char *s, size_t n, char *err, size_t errlen)
 {
 	struct mp_netlist *l = arg;
-	char text[INET6_ADDRSTRLEN + 8], *slash, *end;
-	struct net net;
-	bool v4;
-	long len;
+	struct mp_netprefix net;
+	char why[128];
 
 	if (l->count >= MP_SKIP_MAX_ENTRIES) {
 		snprintf(err, errlen, "more than %d networks", MP_SKIP_MAX_ENTRIES);
 		return false;
 	}
-	if (n >= sizeof(text)) {
-		snprintf(err, errlen, "network \"%.*s...\" is too long", 20, s);
-		return false;
-	}
-	memcpy(text, s, n);
-	text[n] = '\0';
-	slash = strchr(text, '/');
-	if (slash)
-		*slash = '\0';
-	if (!addr_parse(text, net.addr, &v4)) {
-		snprintf(err, errlen, "\"%s\" is not an IPv4 or IPv6 address", text);
-		return false;
-	}
-	net.prefix = 128;
-	if (slash) {
-		unsigned max = v4 && strchr(text, ':') == NULL ? 32 : 128;
-
-		if (slash[1] < '0' || slash[1] > '9') {
-			snprintf(err, errlen, "\"%s/%s\": bad prefix length", text, slash + 1);
-			return false;
-		}
-		len = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || len < 0 || (unsigned long)len > max) {
-			snprintf(err, errlen, "\"%s/%s\": prefix length out of range 0..%u",
-			    text, slash + 1, max);
-			return false;
-		}
-		net.prefix = (unsigned)len + (max == 32 ? 96 : 0);
-	}
-	/* Bits set past the prefix are almost always a typo: refuse them. */
-	for (unsigned bit = net.prefix; bit < 128; bit++) {
-		if (net.addr[bit / 8] & (0x80 >> (bit % 8))) {
-			snprintf(err, errlen, "\"%s/%s\": host bits set past the prefix",
-			    text, slash ? slash + 1 : "");
-			return false;
-		}
-	}
+	if (!mp_netprefix_parse(s, n, &net, why, sizeof(why)))
+		return bad_entry(s, n, "an address or a network", why, err, errlen);
 	l->net = xreallocarray(l->net, l->count + 1, sizeof(*l->net));
 	l->net[l->count++] = net;
 	return true;
@@ -169,13 +103,12 @@ mp_netlist_free(struct mp_netlist **lp)
 bool
 mp_netlist_match(const struct mp_netlist *l, const char *ip)
 {
-	unsigned char a[16];
-	bool v4;
+	struct mp_netaddr a;
 
-	if (l == NULL || ip == NULL || !addr_parse(ip, a, &v4))
+	if (l == NULL || ip == NULL || !mp_netaddr_parse(ip, strlen(ip), &a))
 		return false;
 	for (size_t i = 0; i < l->count; i++)
-		if (prefix_match(a, l->net[i].addr, l->net[i].prefix))
+		if (mp_netprefix_match(&l->net[i], &a))
 			return true;
 	return false;
 }
@@ -217,15 +150,7 @@ add_dom(void *arg, const char *s, size_t n, char *err, size_t errlen)
 	l->s[l->count++] = e;
 	return true;
 bad:
-	{
-		struct mp_buf b = MP_BUF_INIT;
-
-		mp_printable(&b, s, n, 64);
-		snprintf(err, errlen, "\"%s\" is not a domain, @domain or address: %s",
-		    mp_buf_str(&b), why);
-		mp_buf_free(&b);
-	}
-	return false;
+	return bad_entry(s, n, "a domain, @domain or address", why, err, errlen);
 }
 
 struct mp_domlist *

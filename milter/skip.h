@@ -16,10 +16,10 @@ struct mp_netlist;
 
 /*
  * Parses a list of networks separated by spaces or commas: "192.0.2.0/24",
- * "2001:db8::/32", or a bare address (a host). Host bits set below the
- * prefix are an error (a typo in a prefix should not widen or narrow the
- * list silently). An empty list is valid and matches nothing. NULL +
- * err on error.
+ * "2001:db8::/32", or a bare address (a host), each read by
+ * mp_netprefix_parse() (netaddr.h), which refuses host bits set past the
+ * prefix as [milter] skip_networks does when the file is loaded. An empty
+ * list is valid and matches nothing. NULL + err on error.
  */
 struct mp_netlist *mp_netlist_parse(const char *spec, char *err, size_t errlen);
 void mp_netlist_free(struct mp_netlist **lp);
@@ -40,8 +40,8 @@ struct mp_domlist;
  */
 struct mp_domlist *mp_domlist_parse(const char *spec, char *err, size_t errlen);
 void mp_domlist_free(struct mp_domlist **lp);
-/* True when addr ("local@domain", or a bare domain) is on the list. The null sender and an address without a valid domain never
- * match. */
+/* True when addr ("local@domain", or a bare domain) is on the list. The
+ * null sender and an address without a valid domain never match. */
 bool mp_domlist_match_address(const struct mp_domlist *l, const char *addr);
 size_t mp_domlist_count(const struct mp_domlist *l);
 

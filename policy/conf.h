@@ -1,7 +1,8 @@
 /*
  * conf: mailposture.conf, one INI file read with inih, checked against a
- * typed option table (name, type, default, bounds). Named "conf" rather
- * than "config" so that it never collides with autoconf's config.h.
+ * typed option table (name, type, default, bounds: conf_table.c, the only
+ * place they are written). Named "conf" rather than "config" so that it
+ * never collides with autoconf's config.h.
  *
  * A struct mp_conf is immutable once loaded and reference-counted: the
  * milter swaps in a new one on SIGHUP while messages in flight keep the

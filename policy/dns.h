@@ -6,6 +6,10 @@
  * "the record is missing" and "we could not look" lead to different
  * verdicts. Every query has a per-query timeout, further limited by the
  * caller's deadline. Safe to call from several threads at once.
+ *
+ * The resolver is dns.c; the parts that need no network (names, rdata,
+ * results) are dns_name.c, dns_rdata.c and dns_result.c, and dns_answer.c
+ * turns libunbound's answers into results.
  */
 #ifndef MP_DNS_H
 #define MP_DNS_H
@@ -109,8 +113,6 @@ bool mp_dns_status_is_temp(enum mp_dns_status st);
 bool mp_dns_reverse_name(const char *ip, char *out, size_t outlen);
 
 /*
- * Additions (dns module owner):
- *
  * Names taken from rdata (MX, PTR, CNAME targets) and canonname are
  * decoded from wire format, lowercased, without the trailing dot; the
  * root name (a null MX, RFC 7505) is "". A byte in a label that is not a
@@ -119,10 +121,10 @@ bool mp_dns_reverse_name(const char *ip, char *out, size_t outlen);
  * printable, keeps label boundaries unambiguous, and can never pass as a
  * valid hostname: callers validate with the domain module before use.
  *
- * Query names: printable ASCII (0x21-0x7e) except backslash, labels of
- * 1-63 bytes, at most 253 bytes without the optional trailing dot; anything
- * else gives MP_DNS_ERROR without a query. timeout_ms 0 means
- * MP_DNS_DEFAULT_TIMEOUT_MS.
+ * Query names: printable ASCII and space (0x20-0x7e) except backslash,
+ * labels of 1-63 bytes, at most 253 bytes without the optional trailing
+ * dot; anything else gives MP_DNS_ERROR without a query. timeout_ms 0
+ * means MP_DNS_DEFAULT_TIMEOUT_MS.
  */
 #define MP_DNS_DEFAULT_TIMEOUT_MS 5000
 

@@ -28,7 +28,7 @@
  *    match. A timeout in the ptr and %{p} lookups ends the check with
  *    temperror at once (RFC 7208 5.5 would skip the name, and a sender's
  *    zone that never answers would then hold the check until the deadline,
- *    spending the DMARC lookup's budget: issue 11); other failures there
+ *    spending the DMARC lookup's budget); other failures there
  *    are skipped as RFC 7208 5.5 says, counted as void lookups. libspf2
  *    turns all of them into temperror.
  *  - It expands domain-specs with ',' or '/' delimiters or an 'R'

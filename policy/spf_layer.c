@@ -53,7 +53,7 @@ cut_left(const char *name, size_t n, char *out, size_t outlen)
 }
 
 /*
- * dns.c writes odd bytes of rdata names as \DDD. A name whose escapes
+ * policy/dns writes odd bytes of rdata names as \DDD. A name whose escapes
  * are all printable (':' and '/' in the suite) is unescaped so that it
  * can be queried; a '.' or a space inside a label stays escaped, which
  * spf_query_name_ok() then refuses (the name cannot be looked up as such).

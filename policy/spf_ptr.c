@@ -1,7 +1,7 @@
 /*
  * spf_ptr: the client's validated names (RFC 7208 5.5), for the %{p}
  * macro and for a ptr:SPEC that libspf2 cannot expand. The rule that a
- * timeout ends the check lives here (issue 11).
+ * timeout ends the check lives here.
  */
 #include "config.h"
 
@@ -16,7 +16,7 @@
  * or of %{p} validation may be passed over as RFC 7208 5.5 says (the name
  * is skipped, the PTR lookup does not match): not a timeout. A sender
  * whose zone never answers would otherwise hold the check until the
- * deadline and spend the budget of the DMARC lookup (issue 11); RFC 7208
+ * deadline and spend the budget of the DMARC lookup; RFC 7208
  * 4.6.4 and 11.1 let a verifier bound that work, so a timeout ends the
  * check with temperror. Other failures come back fast (a CNAME loop is a
  * SERVFAIL, suite case ptr-cname-loop) and are counted as void lookups,
@@ -158,7 +158,7 @@ pick_best(const char *name, void *arg)
  * (timeout, SERVFAIL) stops the search at once: in a domain-spec (strict)
  * it ends the check with temperror and false is returned, in an
  * explanation the name is "unknown". A sender's zone that never answers
- * must not hold the check until the deadline (issue 11).
+ * must not hold the check until the deadline.
  */
 bool
 spf_validated_name(struct spf_eval *ev, const char *d, bool strict, char *out, size_t outlen)

@@ -17,7 +17,7 @@
  *	...at exit:
  *	mp_store_free(&st);                              // drains for up to timeout
  *
- * The writer sends one EVALSHA per message (the script in store.c
+ * The writer sends one EVALSHA per message (the script, store.lua,
  * updates every key of the message atomically) and pipelines whatever
  * is queued: a batch of up to MP_STORE_BATCH messages costs one network
  * round trip. It reconnects with exponential backoff after any error

@@ -2,6 +2,9 @@
  * query: the reads behind each mailposture-report command. Every query
  * returns its result as a JSON object (new reference): --json prints
  * it, the text renderer lays it out, so both always say the same.
+ * The questions about messages are in query.c, those about audits in
+ * query_audit.c; the Redis pipelining and reply reading they share is
+ * query_read.c (query_int.h).
  */
 #ifndef MP_REPORT_QUERY_H
 #define MP_REPORT_QUERY_H

@@ -1,6 +1,11 @@
 /*
  * mailposture-report: answers a postmaster's questions from the Redis
- * cache that the milter fills (policy/store). Read-only.
+ * cache that the milter fills (policy/store). Read-only. The questions
+ * are in query.h, their text form in render.h.
+ *
+ * Exit status, as --help and mailposture-report(1) say: 0 results
+ * printed; 1 nothing found; 2 a usage or configuration error, or output
+ * that could not be written; 3 Redis unreachable or failing.
  */
 #include "config.h"
 
@@ -26,6 +31,8 @@
 #define EXIT_NOTHING 1
 #define EXIT_USAGE 2
 #define EXIT_REDIS 3
+
+#define TARGET_MAX 300      /* "host:port" of an audit: a name, ':' and a port */
 
 static const char usage_text[] =
 "Usage: mailposture-report [OPTIONS] COMMAND [ARGS]\n"
@@ -73,8 +80,8 @@ static const char usage_text[] =
 "\n"
 "Exit status:\n"
 "  0  results printed\n"
-"  1  nothing found (no data for that domain, IP or period)\n"
-"  2  usage or configuration error\n"
+"  1  nothing found (no data for that domain, IP, period or audit target)\n"
+"  2  usage or configuration error, or the output could not be written\n"
 "  3  Redis unreachable or failing (one line on stderr says why)\n"
 "\n"
 "Examples:\n"
@@ -83,6 +90,19 @@ static const char usage_text[] =
 "  mailposture-report --json domain example.com\n"
 "  mailposture-report --redis 127.0.0.1:6379 ip 192.0.2.10\n"
 "  mailposture-report audits 127.0.0.1:25 -n 5\n";
+
+/* The command line, and its arguments in the form the queries use. */
+struct cmdline {
+	const char *conf_path, *redis_addr, *cmd, *arg1, *domain_opt;
+	bool json, days_set;
+	int days;
+	int n;                      /* -n, or -1 when not given */
+	enum top_by by;
+	int nby;                    /* how many of --worst, --volume, --dmarc-fail */
+	char name[MP_DOMAIN_MAX];   /* domain, messages */
+	char ip[INET6_ADDRSTRLEN];  /* ip */
+	char target[TARGET_MAX];    /* audits TARGET */
+};
 
 static void
 usage_error(const char *fmt, const char *arg)
@@ -104,8 +124,8 @@ number(const char *opt, const char *v, int min, int max)
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno != 0 || n < min || n > max) {
-		fprintf(stderr, "mailposture-report: %s: expected a number from %d to %d, not '%.40s'\n",
-		    opt, min, max, v);
+		fprintf(stderr, "mailposture-report: %s: expected a number from %d to %d, "
+		    "not '%.40s'\n", opt, min, max, v);
 		exit(EXIT_USAGE);
 	}
 	return (int)n;
@@ -119,7 +139,7 @@ normalize_domain(const char *in, char out[MP_DOMAIN_MAX])
 	if (!mp_domain_normalize(in, strlen(in), out, &why)) {
 		struct mp_buf b = MP_BUF_INIT;
 
-		mp_printable(&b, in, strlen(in), 80);
+		mp_printable(&b, in, strlen(in), MP_SHOW_TERM);
 		fprintf(stderr, "mailposture-report: '%s' is not a domain name: %s\n",
 		    mp_buf_str(&b), why ? why : "invalid");
 		mp_buf_free(&b);
@@ -156,132 +176,237 @@ normalize_ip(const char *in, char *out, size_t len)
 	else if (inet_pton(AF_INET6, in, a) == 1)
 		inet_ntop(AF_INET6, a, out, (socklen_t)len);
 	else
-		usage_error("'%s' is not an IPv4 or IPv6 address", strlen(in) < 60 ? in : "(too long)");
+		usage_error("'%s' is not an IPv4 or IPv6 address",
+		    strlen(in) < 60 ? in : "(too long)");
 }
 
-int
-main(int argc, char **argv)
+static bool
+is_cmd(const struct cmdline *cl, const char *cmd)
 {
-	const char *conf_path = NULL, *redis_addr = NULL, *cmd = NULL, *arg1 = NULL;
-	const char *domain_opt = NULL;
-	bool json = false, days_set = false;
-	int days = 7, n = -1;
-	enum top_by by = TOP_WORST;
-	int nby = 0;
-	struct mp_conf *conf = NULL;
-	struct rq q;
-	char err[512], name[MP_DOMAIN_MAX], ip[INET6_ADDRSTRLEN], target[300];
-	json_t *res = NULL;
-	int status;
+	return strcmp(cl->cmd, cmd) == 0;
+}
 
-	mp_log_open("mailposture-report", true, 0);
+/* Reads the options and arguments; true when --help came first. */
+static bool
+parse_args(int argc, char **argv, struct cmdline *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->days = 7;
+	cl->n = -1;
+	cl->by = TOP_WORST;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(usage_text, stdout);
-			return 0;
+			return true;
 		} else if (strcmp(a, "-c") == 0) {
-			if ((conf_path = argv[++i]) == NULL)
+			if ((cl->conf_path = argv[++i]) == NULL)
 				usage_error("-c needs a file name", NULL);
 		} else if (strcmp(a, "--redis") == 0) {
-			if ((redis_addr = argv[++i]) == NULL)
+			if ((cl->redis_addr = argv[++i]) == NULL)
 				usage_error("--redis needs an address", NULL);
 		} else if (strcmp(a, "--json") == 0) {
-			json = true;
+			cl->json = true;
 		} else if (strcmp(a, "--days") == 0) {
-			days = number("--days", argv[++i], 1, 400);
-			days_set = true;
+			cl->days = number("--days", argv[++i], 1, 400);
+			cl->days_set = true;
 		} else if (strcmp(a, "-n") == 0) {
-			n = number("-n", argv[++i], 1, 10000);
+			cl->n = number("-n", argv[++i], 1, 10000);
 		} else if (strcmp(a, "--domain") == 0) {
-			if ((domain_opt = argv[++i]) == NULL)
+			if ((cl->domain_opt = argv[++i]) == NULL)
 				usage_error("--domain needs a name", NULL);
 		} else if (strcmp(a, "--worst") == 0) {
-			by = TOP_WORST;
-			nby++;
+			cl->by = TOP_WORST;
+			cl->nby++;
 		} else if (strcmp(a, "--volume") == 0) {
-			by = TOP_VOLUME;
-			nby++;
+			cl->by = TOP_VOLUME;
+			cl->nby++;
 		} else if (strcmp(a, "--dmarc-fail") == 0) {
-			by = TOP_DMARC_FAIL;
-			nby++;
+			cl->by = TOP_DMARC_FAIL;
+			cl->nby++;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			usage_error("unknown option '%s'", strlen(a) < 40 ? a : "(too long)");
-		} else if (cmd == NULL) {
-			cmd = a;
-		} else if (arg1 == NULL) {
-			arg1 = a;
+		} else if (cl->cmd == NULL) {
+			cl->cmd = a;
+		} else if (cl->arg1 == NULL) {
+			cl->arg1 = a;
 		} else {
 			usage_error("unexpected argument '%s'", strlen(a) < 40 ? a : "(too long)");
 		}
 	}
-	if (cmd == NULL)
-		usage_error("no command given (summary, domain, top, ip, messages, audits)", NULL);
-	if (strcmp(cmd, "summary") != 0 && strcmp(cmd, "domain") != 0 && strcmp(cmd, "top") != 0 &&
-	    strcmp(cmd, "ip") != 0 && strcmp(cmd, "messages") != 0 && strcmp(cmd, "audits") != 0)
-		usage_error("unknown command '%s'", strlen(cmd) < 40 ? cmd : "(too long)");
-	/* Options that the command does not take are errors, not ignored. */
-	if (nby > 1)
-		usage_error("give one of --worst, --volume, --dmarc-fail", NULL);
-	if (nby > 0 && strcmp(cmd, "top") != 0)
-		usage_error("--worst, --volume and --dmarc-fail go with 'top'", NULL);
-	if (domain_opt != NULL && strcmp(cmd, "messages") != 0)
-		usage_error("--domain goes with 'messages'", NULL);
-	if (n != -1 && strcmp(cmd, "top") != 0 && strcmp(cmd, "messages") != 0 &&
-	    strcmp(cmd, "domain") != 0 && strcmp(cmd, "audits") != 0)
-		usage_error("-n goes with 'top', 'domain', 'messages' or 'audits'", NULL);
-	if (days_set && (strcmp(cmd, "messages") == 0 || strcmp(cmd, "audits") == 0))
-		usage_error("--days does not go with '%s'", cmd);
-	if (strcmp(cmd, "audits") == 0) {
-		if (arg1 != NULL)
-			normalize_target(arg1, target, sizeof(target));
-	} else if ((strcmp(cmd, "domain") == 0 || strcmp(cmd, "ip") == 0) != (arg1 != NULL))
-		usage_error(arg1 ? "'%s' takes no argument" : "'%s' needs an argument", cmd);
-	if (strcmp(cmd, "messages") == 0 && domain_opt == NULL)
-		usage_error("messages needs --domain NAME", NULL);
+	return false;
+}
 
-	/* Configuration: -c FILE, else the default file when it exists. */
-	if (conf_path == NULL && access(MP_CONF_DEFAULT_PATH, R_OK) == 0)
-		conf_path = MP_CONF_DEFAULT_PATH;
-	if (conf_path != NULL) {
-		if ((conf = mp_conf_load(conf_path, err, sizeof(err))) == NULL) {
+/* The command, and the options and arguments it takes; exits if wrong. */
+static void
+check_args(struct cmdline *cl)
+{
+	if (cl->cmd == NULL)
+		usage_error("no command given (summary, domain, top, ip, messages, audits)", NULL);
+	if (!is_cmd(cl, "summary") && !is_cmd(cl, "domain") && !is_cmd(cl, "top") &&
+	    !is_cmd(cl, "ip") && !is_cmd(cl, "messages") && !is_cmd(cl, "audits"))
+		usage_error("unknown command '%s'", strlen(cl->cmd) < 40 ? cl->cmd : "(too long)");
+	/* Options that the command does not take are errors, not ignored. */
+	if (cl->nby > 1)
+		usage_error("give one of --worst, --volume, --dmarc-fail", NULL);
+	if (cl->nby > 0 && !is_cmd(cl, "top"))
+		usage_error("--worst, --volume and --dmarc-fail go with 'top'", NULL);
+	if (cl->domain_opt != NULL && !is_cmd(cl, "messages"))
+		usage_error("--domain goes with 'messages'", NULL);
+	if (cl->n != -1 && !is_cmd(cl, "top") && !is_cmd(cl, "messages") &&
+	    !is_cmd(cl, "domain") && !is_cmd(cl, "audits"))
+		usage_error("-n goes with 'top', 'domain', 'messages' or 'audits'", NULL);
+	if (cl->days_set && (is_cmd(cl, "messages") || is_cmd(cl, "audits")))
+		usage_error("--days does not go with '%s'", cl->cmd);
+	if (is_cmd(cl, "audits")) {
+		if (cl->arg1 != NULL)
+			normalize_target(cl->arg1, cl->target, sizeof(cl->target));
+	} else if ((is_cmd(cl, "domain") || is_cmd(cl, "ip")) != (cl->arg1 != NULL))
+		usage_error(cl->arg1 ? "'%s' takes no argument" : "'%s' needs an argument",
+		    cl->cmd);
+	if (is_cmd(cl, "messages") && cl->domain_opt == NULL)
+		usage_error("messages needs --domain NAME", NULL);
+}
+
+/*
+ * The Redis options and the PSL, from -c FILE or else the default file
+ * when it exists, and --redis. 0, or the exit status after the error is
+ * said.
+ */
+static int
+store_setup(const struct cmdline *cl, struct rq *q)
+{
+	const char *path = cl->conf_path;
+	struct mp_conf *conf;
+	char err[512];
+
+	if (path == NULL && access(MP_CONF_DEFAULT_PATH, R_OK) == 0)
+		path = MP_CONF_DEFAULT_PATH;
+	if (path != NULL) {
+		if ((conf = mp_conf_load(path, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "mailposture-report: %s\n", err);
 			return EXIT_USAGE;
 		}
 	} else {
 		conf = mp_conf_new_defaults();
 	}
-	memset(&q, 0, sizeof(q));
-	mp_store_options_from_conf(conf, &q.o);
-	if (redis_addr != NULL) {
-		if (!mp_strlcpy(q.o.address, redis_addr, sizeof(q.o.address)))
+	mp_store_options_from_conf(conf, &q->o);
+	if (cl->redis_addr != NULL) {
+		if (!mp_strlcpy(q->o.address, cl->redis_addr, sizeof(q->o.address)))
 			usage_error("--redis: address too long", NULL);
 	}
-	if (q.o.address[0] == '\0') {
+	if (q->o.address[0] == '\0') {
 		fprintf(stderr, "mailposture-report: no Redis address: give --redis HOST:PORT or "
-		    "set [redis] address in %s\n", conf_path ? conf_path : MP_CONF_DEFAULT_PATH);
+		    "set [redis] address in %s\n", path ? path : MP_CONF_DEFAULT_PATH);
 		mp_conf_unref(&conf);
 		return EXIT_USAGE;
 	}
-	if (!mp_store_options_check(&q.o, err, sizeof(err))) {
+	if (!mp_store_options_check(&q->o, err, sizeof(err))) {
 		fprintf(stderr, "mailposture-report: %s\n", err);
 		mp_conf_unref(&conf);
 		return EXIT_USAGE;
 	}
 	/* Without the PSL, a domain's keys are looked up under the domain
 	 * itself: right for organizational domains only. */
-	q.psl = mp_psl_load(mp_conf_str(conf, "policy", "psl_file"), err, sizeof(err));
-	if (q.psl == NULL)
-		fprintf(stderr, "mailposture-report: warning: %s (subdomains may not be found)\n", err);
+	q->psl = mp_psl_load(mp_conf_str(conf, "policy", "psl_file"), err, sizeof(err));
+	if (q->psl == NULL)
+		fprintf(stderr, "mailposture-report: warning: %s (subdomains may not be "
+		    "found)\n", err);
 	mp_conf_unref(&conf);
+	return 0;
+}
 
-	if (strcmp(cmd, "domain") == 0)
-		normalize_domain(arg1, name);
-	else if (strcmp(cmd, "messages") == 0)
-		normalize_domain(domain_opt, name);
-	else if (strcmp(cmd, "ip") == 0)
-		normalize_ip(arg1, ip, sizeof(ip));
+static json_t *
+run_query(struct rq *q, const struct cmdline *cl)
+{
+	int n = cl->n;
+
+	if (is_cmd(cl, "summary"))
+		return q_summary(q, cl->days);
+	if (is_cmd(cl, "domain"))
+		return q_domain(q, cl->name, cl->days, n > 0 ? n : 10);
+	if (is_cmd(cl, "top"))
+		return q_top(q, cl->by, n > 0 ? n : 10, cl->days);
+	if (is_cmd(cl, "ip"))
+		return q_ip(q, cl->ip, cl->days);
+	if (is_cmd(cl, "audits"))
+		return cl->arg1 ? q_audit_history(q, cl->target, n > 0 ? n : 10) :
+		    q_audits(q, n > 0 ? n : 1000);
+	return q_messages(q, cl->name, n > 0 ? n : 20);
+}
+
+/* Nothing to lay out: say so on stderr, keep stdout empty. */
+static void
+say_nothing(const struct cmdline *cl)
+{
+	if (is_cmd(cl, "audits") && cl->arg1 != NULL)
+		fprintf(stderr, "mailposture-report: no audits of %s\n", cl->target);
+	else if (is_cmd(cl, "audits"))
+		fprintf(stderr, "mailposture-report: no audits stored\n");
+	else if (is_cmd(cl, "domain") || is_cmd(cl, "messages"))
+		fprintf(stderr, "mailposture-report: no data for %s\n", cl->name);
+	else if (is_cmd(cl, "ip"))
+		fprintf(stderr, "mailposture-report: no messages from %s in the last %d "
+		    "days\n", cl->ip, cl->days);
+	else
+		fprintf(stderr, "mailposture-report: no messages in the last %d days\n",
+		    cl->days);
+}
+
+static void
+render(const struct cmdline *cl, const json_t *res)
+{
+	if (is_cmd(cl, "summary"))
+		render_summary(stdout, res);
+	else if (is_cmd(cl, "domain"))
+		render_domain(stdout, res);
+	else if (is_cmd(cl, "top"))
+		render_top(stdout, res);
+	else if (is_cmd(cl, "ip"))
+		render_ip(stdout, res);
+	else if (is_cmd(cl, "audits") && cl->arg1 != NULL)
+		render_audit_history(stdout, res);
+	else if (is_cmd(cl, "audits"))
+		render_audits(stdout, res);
+	else
+		render_messages(stdout, res);
+}
+
+/* status, unless what went to stdout could not be written. */
+static int
+flushed(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mailposture-report: write error: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cmdline cl;
+	struct rq q;
+	char err[512];
+	json_t *res;
+	int status;
+
+	mp_log_open("mailposture-report", true, 0);
+	if (parse_args(argc, argv, &cl)) {
+		fputs(usage_text, stdout);
+		return flushed(0);
+	}
+	check_args(&cl);
+	memset(&q, 0, sizeof(q));
+	if ((status = store_setup(&cl, &q)) != 0)
+		return status;
+	if (is_cmd(&cl, "domain"))
+		normalize_domain(cl.arg1, cl.name);
+	else if (is_cmd(&cl, "messages"))
+		normalize_domain(cl.domain_opt, cl.name);
+	else if (is_cmd(&cl, "ip"))
+		normalize_ip(cl.arg1, cl.ip, sizeof(cl.ip));
 
 	if ((q.c = mp_store_connect(&q.o, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mailposture-report: %s\n", err);
@@ -289,19 +414,7 @@ main(int argc, char **argv)
 		return EXIT_REDIS;
 	}
 	q.now = time(NULL);
-	if (strcmp(cmd, "summary") == 0)
-		res = q_summary(&q, days);
-	else if (strcmp(cmd, "domain") == 0)
-		res = q_domain(&q, name, days, n > 0 ? n : 10);
-	else if (strcmp(cmd, "top") == 0)
-		res = q_top(&q, by, n > 0 ? n : 10, days);
-	else if (strcmp(cmd, "ip") == 0)
-		res = q_ip(&q, ip, days);
-	else if (strcmp(cmd, "audits") == 0)
-		res = arg1 ? q_audit_history(&q, target, n > 0 ? n : 10) :
-		    q_audits(&q, n > 0 ? n : 1000);
-	else
-		res = q_messages(&q, name, n > 0 ? n : 20);
+	res = run_query(&q, &cl);
 	redisFree(q.c);
 	mp_psl_free(&q.psl);
 	if (res == NULL) {
@@ -309,42 +422,14 @@ main(int argc, char **argv)
 		return EXIT_REDIS;
 	}
 	status = json_is_true(json_object_get(res, "found")) ? 0 : EXIT_NOTHING;
-	if (json) {
+	if (cl.json) {
 		json_dumpf(res, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else if (status == EXIT_NOTHING) {
-		/* Nothing to lay out: say so on stderr, keep stdout empty. */
-		if (strcmp(cmd, "audits") == 0 && arg1 != NULL)
-			fprintf(stderr, "mailposture-report: no audits of %s\n", target);
-		else if (strcmp(cmd, "audits") == 0)
-			fprintf(stderr, "mailposture-report: no audits stored\n");
-		else if (strcmp(cmd, "domain") == 0 || strcmp(cmd, "messages") == 0)
-			fprintf(stderr, "mailposture-report: no data for %s\n", name);
-		else if (strcmp(cmd, "ip") == 0)
-			fprintf(stderr, "mailposture-report: no messages from %s in the last %d days\n",
-			    ip, days);
-		else
-			fprintf(stderr, "mailposture-report: no messages in the last %d days\n", days);
-	} else if (strcmp(cmd, "summary") == 0) {
-		render_summary(stdout, res);
-	} else if (strcmp(cmd, "domain") == 0) {
-		render_domain(stdout, res);
-	} else if (strcmp(cmd, "top") == 0) {
-		render_top(stdout, res);
-	} else if (strcmp(cmd, "ip") == 0) {
-		render_ip(stdout, res);
-	} else if (strcmp(cmd, "audits") == 0) {
-		if (arg1 != NULL)
-			render_audit_history(stdout, res);
-		else
-			render_audits(stdout, res);
+		say_nothing(&cl);
 	} else {
-		render_messages(stdout, res);
+		render(&cl, res);
 	}
 	json_decref(res);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "mailposture-report: write error: %s\n", strerror(errno));
-		return EXIT_USAGE;
-	}
-	return status;
+	return flushed(status);
 }

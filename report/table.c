@@ -14,13 +14,15 @@ struct table {
 	size_t nrows;
 };
 
+/* A cell made printable. The cap only bounds the copy: table_print cuts
+ * every cell to the table width anyway. */
 static char *
 clean(const char *s)
 {
 	struct mp_buf b = MP_BUF_INIT;
 
 	s = s ? s : "";
-	mp_printable(&b, s, strlen(s), 300);
+	mp_printable(&b, s, strlen(s), MP_SHOW_DOMAIN);
 	return mp_buf_steal(&b);
 }
 

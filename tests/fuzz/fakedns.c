@@ -177,7 +177,7 @@ fz_scenario_free(struct fz_scenario *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* A target name as dns.c hands it over: lowercased, no trailing dot. */
+/* A target name as policy/dns hands it over: lowercased, no trailing dot. */
 static void
 set_target(struct mp_dns_rr *out, const char *s, size_t n)
 {

@@ -10,16 +10,34 @@ MP_HARNESS_DIR=$(mktemp -d /tmp/mp-harness.XXXXXX)
 MP_HARNESS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MP_HARNESS_PIDS=""
 
+# Servers are stopped by the PIDs this shell started, never by name: the
+# machine may run its own nsd or redis-server.
+# mp_harness_reap PID: gives PID (signalled already) a second to exit,
+# then kills it.
+mp_harness_reap() {
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+}
+
+# mp_harness_forget PID: stops a server that did not come up and drops it
+# from MP_HARNESS_PIDS, so that the cleanup never signals its PID after
+# the system may have given it to another process.
+mp_harness_forget() {
+	kill "$1" 2>/dev/null
+	mp_harness_reap "$1"
+	{ wait "$1"; } 2>/dev/null
+	MP_HARNESS_PIDS=$(echo " $MP_HARNESS_PIDS " | sed "s/ $1 / /")
+}
+
 mp_harness_cleanup() {
 	for pid in $MP_HARNESS_PIDS; do
 		kill "$pid" 2>/dev/null
 	done
 	for pid in $MP_HARNESS_PIDS; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null
+		mp_harness_reap "$pid"
 	done
 	rm -rf "$MP_HARNESS_DIR"
 }
@@ -104,7 +122,7 @@ NSDCONF
 		done
 		echo "harness: nsd did not start on port $port:" >&2
 		cat "$dir/stdout" "$dir/nsd.log" >&2 2>/dev/null
-		kill "$pid" 2>/dev/null
+		mp_harness_forget "$pid"
 	done
 	return 1
 }
@@ -135,7 +153,7 @@ mp_start_dns_drop() {
 			fi
 			sleep 0.1
 		done
-		kill "$pid" 2>/dev/null
+		mp_harness_forget "$pid"
 	done
 	echo "harness: dns-drop.py did not start:" >&2
 	cat "$dir/stdout" >&2 2>/dev/null
@@ -166,7 +184,7 @@ mp_start_redis() {
 			fi
 			sleep 0.1
 		done
-		kill "$pid" 2>/dev/null
+		mp_harness_forget "$pid"
 	done
 	echo "harness: redis-server did not start" >&2
 	return 1

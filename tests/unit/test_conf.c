@@ -344,6 +344,10 @@ static const struct {
 	{ "[milter]\nskip_networks = 192.0.2.0/\n", 0, 2, "not an ADDRESS" },
 	{ "[milter]\nskip_networks = 2001:db8::/129\n", 0, 2, "not an ADDRESS" },
 	{ "[milter]\nskip_networks = example.com\n", 0, 2, "not an ADDRESS" },
+	/* The skip list's rule, at load time: no host bits past the prefix. */
+	{ "[milter]\nskip_networks = 192.0.2.1/24\n", 0, 2,
+	  "'192.0.2.1/24' is not an ADDRESS or ADDRESS/PREFIX: host bits set past the prefix length" },
+	{ "[milter]\nskip_networks = ::1 2001:db8::1/32\n", 0, 2, "host bits set" },
 	{ "[milter]\nskip_mail_from = user@@example.com\n", 0, 2, "is not user@domain" },
 	{ "[milter]\nskip_mail_from = @example\n", 0, 2, "is not a domain name" },
 	{ "[dns]\nresolver = dns.example.com\n", 0, 2, "with an IP address" },
@@ -413,6 +417,9 @@ static const struct {
 	{ "[milter]\nsocket = inet6:8891@[2001:db8::1]\n", "milter", "socket", "inet6:8891@[2001:db8::1]" },
 	{ "[milter]\nsocket = inet6:8891@::1\n", "milter", "socket", "inet6:8891@::1" },
 	{ "[milter]\nskip_networks =\n", "milter", "skip_networks", "" },
+	{ "[milter]\nskip_networks = ::ffff:192.0.2.0/120 0.0.0.0/0 ::/0\n", "milter",
+	  "skip_networks", "::ffff:192.0.2.0/120 0.0.0.0/0 ::/0" },
+	{ "[milter]\nsocket = unix:/run/mp/x.sock\n", "milter", "socket", "unix:/run/mp/x.sock" },
 	{ "[milter]\nskip_networks = 10.0.0.0/8\n\t172.16.0.0/12\n\n  fd00::/8\n",
 	  "milter", "skip_networks", "10.0.0.0/8 172.16.0.0/12 fd00::/8" },
 	/* " ;" starts a comment on a continuation line too. */
