@@ -16,15 +16,10 @@ struct mp_netlist {
 
 /* One skip_mail_from entry: "domain" (itself and its subdomains),
  * "@domain" (that domain only) or "local@domain" (one address). */
-struct sender {
-	char local[65];         /* "" unless one address */
-	bool exact;             /* "@domain" or "local@domain": no subdomains */
-	char dom[MP_DOMAIN_MAX];
-};
 
 struct mp_domlist {
 	size_t count;
-	struct sender *s;
+	struct mp_sender_pattern *s;
 };
 
 /* Calls fn on each entry of a list separated by spaces, tabs or commas. */
@@ -123,34 +118,19 @@ static bool
 add_dom(void *arg, const char *s, size_t n, char *err, size_t errlen)
 {
 	struct mp_domlist *l = arg;
-	struct sender e;
-	const char *why = "invalid", *at, *d = s;
-	size_t dlen = n;
+	struct mp_sender_pattern e;
+	const char *why;
+	bool bad_domain;
 
 	if (l->count >= MP_SKIP_MAX_ENTRIES) {
 		snprintf(err, errlen, "more than %d senders", MP_SKIP_MAX_ENTRIES);
 		return false;
 	}
-	memset(&e, 0, sizeof(e));
-	at = memrchr(s, '@', n);
-	if (at != NULL) {
-		size_t llen = (size_t)(at - s);
-
-		if (llen >= sizeof(e.local))
-			goto bad;
-		memcpy(e.local, s, llen);
-		e.local[llen] = '\0';
-		e.exact = true;
-		d = at + 1;
-		dlen = n - llen - 1;
-	}
-	if (!mp_domain_normalize(d, dlen, e.dom, &why))
-		goto bad;
+	if (!mp_sender_pattern_parse(s, n, &e, &bad_domain, &why))
+		return bad_entry(s, n, "a domain, @domain or address", why, err, errlen);
 	l->s = xreallocarray(l->s, l->count + 1, sizeof(*l->s));
 	l->s[l->count++] = e;
 	return true;
-bad:
-	return bad_entry(s, n, "a domain, @domain or address", why, err, errlen);
 }
 
 struct mp_domlist *
@@ -190,12 +170,12 @@ mp_domlist_match_address(const struct mp_domlist *l, const char *addr)
 	if (*d == '\0' || !mp_domain_normalize(d, strlen(d), norm, &why))
 		return false;
 	for (size_t i = 0; i < l->count; i++) {
-		const struct sender *e = &l->s[i];
+		const struct mp_sender_pattern *e = &l->s[i];
 
 		if (e->local[0] != '\0' &&
 		    (llen != strlen(e->local) || mp_strncasecmp(addr, e->local, llen) != 0))
 			continue;
-		if (e->exact ? strcmp(norm, e->dom) == 0 : mp_domain_is_sub_or_same(norm, e->dom))
+		if (e->exact ? strcmp(norm, e->domain) == 0 : mp_domain_is_sub_or_same(norm, e->domain))
 			return true;
 	}
 	return false;

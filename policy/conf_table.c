@@ -356,28 +356,21 @@ domain_item_ok(const char *item, char *why, size_t whylen)
 static bool
 sender_ok(const char *item, char *why, size_t whylen)
 {
-	const char *at = strrchr(item, '@');
+	struct mp_sender_pattern sp;
 	struct mp_buf q = MP_BUF_INIT;
+	const char *reason;
+	bool bad_domain;
 
-	if (at == NULL)
-		return domain_item_ok(item, why, whylen);
-	if (at - item > 64) {
-		conf_whyf(why, whylen, "local part of '%s' longer than 64 characters",
-		    conf_quote(&q, item));
-		mp_buf_free(&q);
-		return false;
-	}
-	for (const char *p = item; p < at; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c <= 0x20 || c >= 0x7f || c == '@') {
-			conf_whyf(why, whylen, "'%s' is not user@domain, @domain or domain",
-			    conf_quote(&q, item));
-			mp_buf_free(&q);
-			return false;
-		}
-	}
-	return domain_item_ok(at + 1, why, whylen);
+	if (mp_sender_pattern_parse(item, strlen(item), &sp, &bad_domain, &reason))
+		return true;
+	if (bad_domain)
+		conf_whyf(why, whylen, "'%s' is not a domain name: %s", conf_quote(&q, item),
+		    reason);
+	else
+		conf_whyf(why, whylen, "'%s' is not user@domain, @domain or domain: %s",
+		    conf_quote(&q, item), reason);
+	mp_buf_free(&q);
+	return false;
 }
 
 static bool

@@ -318,3 +318,39 @@ mp_domain_is_sub_or_same(const char *a, const char *b)
 		return false;
 	return la == lb || a[la - lb - 1] == '.';
 }
+
+bool
+mp_sender_pattern_parse(const char *s, size_t n, struct mp_sender_pattern *out,
+    bool *bad_domain_r, const char **why_r)
+{
+	const char *at = memrchr(s, '@', n), *d = s;
+	size_t dlen = n;
+
+	memset(out, 0, sizeof(*out));
+	*bad_domain_r = false;
+	if (at != NULL) {
+		size_t llen = (size_t)(at - s);
+
+		if (llen >= sizeof(out->local)) {
+			*why_r = "local part longer than 64 characters";
+			return false;
+		}
+		for (size_t i = 0; i < llen; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if (c <= 0x20 || c >= 0x7f || c == '@') {
+				*why_r = "local part with a space, an '@' or a byte that is not ASCII";
+				return false;
+			}
+		}
+		memcpy(out->local, s, llen);
+		out->exact = true;
+		d = at + 1;
+		dlen = n - llen - 1;
+	}
+	if (!mp_domain_normalize(d, dlen, out->domain, why_r)) {
+		*bad_domain_r = true;
+		return false;
+	}
+	return true;
+}

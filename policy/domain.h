@@ -57,4 +57,21 @@ bool mp_psl_org_domain(const struct mp_psl *psl, const char *domain, char out[MP
  * by label: badexample.com is not a subdomain of example.com. */
 bool mp_domain_is_sub_or_same(const char *a, const char *b);
 
+/*
+ * A sender pattern, as the skip list and its configuration check read
+ * it: "user@domain" (that address), "@domain" (any user of that domain)
+ * or "domain" (that domain and its subdomains). The local part is at
+ * most 64 printable ASCII bytes without spaces or '@'.
+ */
+struct mp_sender_pattern {
+	char local[65];         /* "" unless user@domain */
+	bool exact;             /* "@domain" or "user@domain": no subdomains */
+	char domain[MP_DOMAIN_MAX];
+};
+
+/* False + a static reason in *why_r, and *bad_domain_r says whether the
+ * domain (true) or the local part (false) is at fault. */
+bool mp_sender_pattern_parse(const char *s, size_t n, struct mp_sender_pattern *out,
+    bool *bad_domain_r, const char **why_r);
+
 #endif

@@ -42,6 +42,12 @@ mp_netaddr_parse(const char *s, size_t len, struct mp_netaddr *out)
 	return true;
 }
 
+bool
+mp_netaddr_is_ipv4(const struct mp_netaddr *a)
+{
+	return memcmp(a->a, v4mapped, sizeof(v4mapped)) == 0;
+}
+
 /* The LENGTH of ADDRESS/LENGTH, s[0..len), at most max. */
 static bool
 prefix_length(const char *s, size_t len, unsigned max, unsigned *len_r,

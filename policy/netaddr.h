@@ -30,6 +30,8 @@ struct mp_netaddr {
 /* s[0..len) as an IPv4 or IPv6 address; false when it is neither. out
  * may be NULL (a check only). */
 bool mp_netaddr_parse(const char *s, size_t len, struct mp_netaddr *out);
+/* True for an IPv4 address, written as IPv4 or IPv4-mapped IPv6. */
+bool mp_netaddr_is_ipv4(const struct mp_netaddr *a);
 
 /* A network: an address and a prefix length in the 128-bit form (an
  * IPv4 /24 is 120 there). */

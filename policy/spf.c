@@ -112,71 +112,51 @@ mp_spf_free(struct mp_spf **spfp)
 /* ------------------------------------------------------------------ */
 /* check_host()                                                         */
 
-/* An IPv4-mapped IPv6 address is the IPv4 client it stands for. */
+/*
+ * The client address, parsed by netaddr. An IPv4-mapped IPv6 address is
+ * the IPv4 client it stands for.
+ */
 static bool
 parse_client(const char *ip, struct client *c)
 {
 	memset(c, 0, sizeof(*c));
-	if (ip == NULL)
+	if (ip == NULL || !mp_netaddr_parse(ip, strlen(ip), &c->addr))
 		return false;
-	if (inet_pton(AF_INET, ip, &c->v4) == 1) {
+	if (mp_netaddr_is_ipv4(&c->addr)) {
 		c->family = AF_INET;
-		return true;
-	}
-	if (inet_pton(AF_INET6, ip, &c->v6) != 1)
-		return false;
-	if (IN6_IS_ADDR_V4MAPPED(&c->v6)) {
-		memcpy(&c->v4, &c->v6.s6_addr[12], 4);
-		c->family = AF_INET;
-	} else
+		memcpy(&c->v4, &c->addr.a[12], 4);
+	} else {
 		c->family = AF_INET6;
+		memcpy(&c->v6, c->addr.a, 16);
+	}
 	return true;
 }
 
-static bool
-prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
-{
-	unsigned whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, whole) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	return ((a[whole] ^ b[whole]) & (0xff << (8 - rest)) & 0xff) == 0;
-}
-
-/* Does an ip4:, ip6: or all term match the client? (Record already valid.) */
+/*
+ * Does an ip4:, ip6: or all term match the client? (Record already
+ * valid.) An ip4 term holds IPv4 clients only, an ip6 term IPv6 clients
+ * only; bits set past the prefix length are allowed (RFC 7208 5.6) and
+ * ignored.
+ */
 static bool
 plain_term_matches(const struct term *t, const struct client *c)
 {
-	char buf[INET6_ADDRSTRLEN + 1];
+	struct mp_netprefix net;
 	const char *slash;
-	size_t netlen;
-	unsigned bits;
+	bool v4 = name_is(t, "ip4");
 
 	if (name_is(t, "all"))
 		return true;
-	if (!name_is(t, "ip4") && !name_is(t, "ip6"))
+	if (!v4 && !name_is(t, "ip6"))
 		return false;
 	slash = memchr(t->arg + 1, '/', t->arg_len - 1);
-	netlen = slash ? (size_t)(slash - (t->arg + 1)) : t->arg_len - 1;
-	if (netlen >= sizeof(buf))
+	if (!mp_netaddr_parse(t->arg + 1, slash ? (size_t)(slash - (t->arg + 1)) : t->arg_len - 1,
+	    &net.addr) || (net.addr.family == AF_INET) != v4 || (c->family == AF_INET) != v4)
 		return false;
-	memcpy(buf, t->arg + 1, netlen);
-	buf[netlen] = '\0';
-	if (name_is(t, "ip4")) {
-		struct in_addr n4;
-
-		bits = slash ? (unsigned)atoi(slash + 1) : 32;
-		return c->family == AF_INET && inet_pton(AF_INET, buf, &n4) == 1 &&
-		    prefix_match((const unsigned char *)&c->v4, (const unsigned char *)&n4, bits);
-	} else {
-		struct in6_addr n6;
-
-		bits = slash ? (unsigned)atoi(slash + 1) : 128;
-		return c->family == AF_INET6 && inet_pton(AF_INET6, buf, &n6) == 1 &&
-		    prefix_match(c->v6.s6_addr, n6.s6_addr, bits);
-	}
+	net.len = slash ? (unsigned)atoi(slash + 1) : v4 ? 32 : 128;
+	if (v4)
+		net.len += 96;  /* the 128-bit form of an IPv4 network */
+	return mp_netprefix_match(&net, &c->addr);
 }
 
 static enum mp_spf_result

@@ -25,6 +25,7 @@
 #include <spf2/spf.h>
 
 #include "dns.h"
+#include "netaddr.h"
 #include "spf.h"
 #include "util.h"
 
@@ -136,9 +137,10 @@ void spf_fetched_clear(struct fetched *f);
  * which is exactly what a prefix length of 0 means.
  */
 struct client {
-	int family;
+	int family;             /* AF_INET for an IPv4-mapped IPv6 address too */
 	struct in_addr v4;
 	struct in6_addr v6;
+	struct mp_netaddr addr; /* the 128-bit form, for ip4: and ip6: matching */
 };
 
 #define CIDR0_MARK ".mp-cidr0.invalid"

@@ -82,14 +82,22 @@ mp_store_key_message(const struct mp_store_options *o, char *buf, const char *or
 	put_comp(buf, at, queue_id, 63, false);
 }
 
+/* prefix KIND "{" org "}" ":" domain */
+static void
+key_domain(const struct mp_store_options *o, char *buf, const char *kind, const char *org,
+    const char *domain)
+{
+	size_t at = key_start(o, buf, kind, org, domain);
+
+	at = put_lit(buf, at, ":");
+	put_comp(buf, at, domain, MP_DOMAIN_MAX, false);
+}
+
 void
 mp_store_key_domain(const struct mp_store_options *o, char *buf, const char *org,
     const char *domain)
 {
-	size_t at = key_start(o, buf, "d", org, domain);
-
-	at = put_lit(buf, at, ":");
-	put_comp(buf, at, domain, MP_DOMAIN_MAX, false);
+	key_domain(o, buf, "d", org, domain);
 }
 
 static void
@@ -122,10 +130,7 @@ void
 mp_store_key_recent(const struct mp_store_options *o, char *buf, const char *org,
     const char *domain)
 {
-	size_t at = key_start(o, buf, "r", org, domain);
-
-	at = put_lit(buf, at, ":");
-	put_comp(buf, at, domain, MP_DOMAIN_MAX, false);
+	key_domain(o, buf, "r", org, domain);
 }
 
 void

@@ -99,6 +99,12 @@ mp_evaluator_dmarc(struct mp_evaluator *ev)
 struct mp_evaluator *
 mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 {
+	return mp_evaluator_new_ex(conf, 0, err, errlen);
+}
+
+struct mp_evaluator *
+mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err, size_t errlen)
+{
 	struct mp_evaluator *ev = xcalloc(1, sizeof(*ev));
 	struct mp_dns_options dopt = { 0 };
 
@@ -117,11 +123,12 @@ mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 		goto fail;
 	}
 	ev->psl = mp_psl_load(mp_conf_str(conf, "policy", "psl_file"), e, sizeof(e));
-	if (ev->psl == NULL) {
+	if (ev->psl == NULL && !(flags & MP_EVALUATOR_PSL_OPTIONAL)) {
 		snprintf(err, errlen, "public suffix list: %s", e);
 		goto fail;
 	}
-	if (!mp_dmarc_library_init(mp_conf_str(conf, "policy", "psl_file"), e, sizeof(e))) {
+	if (!mp_dmarc_library_init(mp_conf_str(conf, "policy", "psl_file"), e, sizeof(e)) &&
+	    ev->psl != NULL) {
 		snprintf(err, errlen, "libopendmarc: %s", e);
 		goto fail;
 	}

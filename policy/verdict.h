@@ -23,6 +23,16 @@ struct mp_decision;
 /* Builds resolver, SPF and DMARC evaluators and the PSL from the config.
  * NULL + err on failure. The config is referenced, not copied. */
 struct mp_evaluator *mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen);
+/*
+ * The same, with flags. MP_EVALUATOR_PSL_OPTIONAL: a Public Suffix List
+ * that does not load leaves the organizational domain unknown instead of
+ * failing (mailposture-audit, which reports the PSL as a finding);
+ * mp_evaluator_psl() is then NULL. mp_evaluate() needs the PSL: do not
+ * call it on such an evaluator.
+ */
+#define MP_EVALUATOR_PSL_OPTIONAL 0x01
+struct mp_evaluator *mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err,
+    size_t errlen);
 void mp_evaluator_free(struct mp_evaluator **evp);
 /* The parts it built, for tools that run single checks (mailposture-audit)
  * with the same resolver, PSL and evaluators. Owned by ev. */

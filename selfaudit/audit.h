@@ -101,6 +101,13 @@ struct audit_report {
 void audit_report_init(struct audit_report *r);
 void audit_report_clear(struct audit_report *r);
 
+/* src[0..len) made printable (mp_printable, at most max bytes of it) into dst. */
+void audit_printable(char *dst, size_t dstlen, const char *src, size_t len, size_t max);
+
+/* Appends an item to a list for a finding, after sep when the list is not empty. */
+void audit_list_add(struct mp_buf *list, const char *sep, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Judges a check; the last call wins (each check is judged in one place). */
 void audit_set(struct audit_report *r, enum audit_check_id id, enum audit_status st,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

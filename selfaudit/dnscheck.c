@@ -1,68 +1,19 @@
 /*
- * dnscheck: lookups in parallel jobs, then judges that only read what the
- * jobs kept. The posture module fetches SPF, DMARC, MTA-STS and TLS-RPT;
- * the SPF, DMARC and spoofing checks all read that one posture, so they
- * cannot contradict each other.
+ * dnscheck: the DNS lookups of the audit, each record fetched once by one
+ * job, the jobs in parallel threads. The posture module fetches SPF,
+ * DMARC, MTA-STS and TLS-RPT; the SPF, DMARC and spoofing checks all read
+ * that one posture, so they cannot contradict each other.
+ * dnscheck_judge.c judges what the jobs kept.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnscheck.h"
-#include "posture.h"
-
-#define MAX_MX    5
-#define MAX_PTR   3
-#define MAX_BL    8
-#define MAX_REP   8
-
-struct mx_host {
-	char name[MP_DOMAIN_MAX];
-	unsigned pref;
-	struct mp_dns_result *a, *aaaa, *tlsa;
-};
-
-struct ptr_host {
-	char name[MP_DOMAIN_MAX];
-	bool valid;
-	struct mp_dns_result *fwd;
-};
-
-struct bl_zone {
-	char zone[MP_DOMAIN_MAX];
-	char qname[512];
-	bool name_ok;
-	struct mp_dns_result *a, *txt;
-};
-
-struct rep_dest {
-	char dest[MP_DOMAIN_MAX];
-	char qname[600];
-	struct mp_dns_result *txt;
-};
-
-struct audit_dns {
-	struct audit_dns_opts o;
-	struct mp_deadline dl;
-	struct mp_posture *posture;
-	struct mp_dns_result *mx;
-	struct mx_host mxh[MAX_MX];
-	size_t nmx;
-	struct mp_dns_result *ptr;
-	char ptr_qname[128];
-	struct ptr_host ptrh[MAX_PTR];
-	size_t nptr;
-	struct bl_zone bl[MAX_BL];
-	size_t nbl;
-	struct rep_dest rep[MAX_REP];
-	size_t nrep;
-	bool have_domain, have_ip;
-};
+#include "dnscheck_int.h"
 
 enum audit_dnsbl_answer
 audit_dnsbl_classify(const char *a)
@@ -153,13 +104,11 @@ audit_dmarc_uri_domains(const char *list, char out[][MP_DOMAIN_MAX], size_t max)
 	return n;
 }
 
-/* ---- jobs ---- */
-
 static void *
 job_posture(void *arg)
 {
 	struct audit_dns *d = arg;
-	char dests[2 * MAX_REP][MP_DOMAIN_MAX];
+	char dests[2 * DNS_MAX_REP][MP_DOMAIN_MAX];
 	char org[MP_DOMAIN_MAX];
 	size_t nd;
 
@@ -169,11 +118,11 @@ job_posture(void *arg)
 		return NULL;
 	/* RFC 7489 7.1: destinations outside our organizational domain must
 	 * authorise our reports. */
-	nd = audit_dmarc_uri_domains(d->posture->dmarc.rec.rua, dests, MAX_REP);
-	nd += audit_dmarc_uri_domains(d->posture->dmarc.rec.ruf, dests + nd, MAX_REP);
+	nd = audit_dmarc_uri_domains(d->posture->dmarc.rec.rua, dests, DNS_MAX_REP);
+	nd += audit_dmarc_uri_domains(d->posture->dmarc.rec.ruf, dests + nd, DNS_MAX_REP);
 	if (d->o.psl == NULL || !mp_psl_org_domain(d->o.psl, d->posture->dmarc.policy_domain, org))
 		mp_strlcpy(org, d->posture->dmarc.policy_domain, sizeof(org));
-	for (size_t i = 0; i < nd && d->nrep < MAX_REP; i++) {
+	for (size_t i = 0; i < nd && d->nrep < DNS_MAX_REP; i++) {
 		struct rep_dest *r;
 		bool dup = false;
 
@@ -209,7 +158,7 @@ job_mx(void *arg)
 	d->mx = mp_dns_query(d->o.dns, &d->dl, d->o.domain, MP_DNS_MX);
 	if (d->mx->status != MP_DNS_OK)
 		return NULL;
-	for (size_t i = 0; i < d->mx->count && d->nmx < MAX_MX; i++) {
+	for (size_t i = 0; i < d->mx->count && d->nmx < DNS_MAX_MX; i++) {
 		struct mx_host *h = &d->mxh[d->nmx];
 		const struct mp_dns_rr *rr = &d->mx->rr[i];
 
@@ -243,7 +192,7 @@ job_ptr(void *arg)
 	d->ptr = mp_dns_query(d->o.dns, &d->dl, d->ptr_qname, MP_DNS_PTR);
 	if (d->ptr->status != MP_DNS_OK)
 		return NULL;
-	for (size_t i = 0; i < d->ptr->count && d->nptr < MAX_PTR; i++) {
+	for (size_t i = 0; i < d->ptr->count && d->nptr < DNS_MAX_PTR; i++) {
 		struct ptr_host *h = &d->ptrh[d->nptr++];
 		const struct mp_dns_rr *rr = &d->ptr->rr[i];
 
@@ -253,11 +202,7 @@ job_ptr(void *arg)
 		}
 		h->valid = mp_domain_normalize(rr->text, rr->text_len, h->name, NULL);
 		if (!h->valid) {
-			struct mp_buf b = MP_BUF_INIT;
-
-			mp_printable(&b, rr->text, rr->text_len, 200);
-			mp_strlcpy(h->name, mp_buf_str(&b), sizeof(h->name));
-			mp_buf_free(&b);
+			audit_printable(h->name, sizeof(h->name), rr->text, rr->text_len, MP_SHOW_LINE);
 			continue;
 		}
 		h->fwd = mp_dns_query(d->o.dns, &d->dl, h->name, v6 ? MP_DNS_AAAA : MP_DNS_A);
@@ -288,13 +233,37 @@ job_bl_run(void *arg)
 	return NULL;
 }
 
+/* The DNSBL zones of a list (spaces or commas) and the query name in each. */
+static void
+add_zones(struct audit_dns *d, const char *zones)
+{
+	const char *p = zones;
+
+	while (*p != '\0' && d->nbl < DNS_MAX_BL) {
+		size_t l;
+		struct bl_zone *z;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		l = strcspn(p, " ,\t");
+		if (l == 0)
+			break;
+		z = &d->bl[d->nbl];
+		if (mp_domain_normalize(p, l, z->zone, NULL)) {
+			z->name_ok = audit_dnsbl_name(d->o.public_ip, z->zone, z->qname, sizeof(z->qname));
+			d->nbl++;
+		}
+		p += l;
+	}
+}
+
 struct audit_dns *
 audit_dns_run(const struct audit_dns_opts *o)
 {
 	struct audit_dns *d = xcalloc(1, sizeof(*d));
-	pthread_t th[3 + MAX_BL];
-	bool started[3 + MAX_BL] = { false };
-	struct bl_job bj[MAX_BL];
+	pthread_t th[3 + DNS_MAX_BL];
+	bool started[3 + DNS_MAX_BL] = { false };
+	struct bl_job bj[DNS_MAX_BL];
 	void *(*fn[3])(void *) = { job_posture, job_mx, job_ptr };
 	bool want[3];
 	size_t nth = 0;
@@ -305,26 +274,8 @@ audit_dns_run(const struct audit_dns_opts *o)
 	d->have_ip = o->public_ip != NULL && o->public_ip[0] != '\0';
 	want[0] = want[1] = d->have_domain;
 	want[2] = d->have_ip;
-	if (d->have_ip && o->dnsbl_zones != NULL) {
-		const char *p = o->dnsbl_zones;
-
-		while (*p != '\0' && d->nbl < MAX_BL) {
-			size_t l;
-			struct bl_zone *z;
-
-			while (*p == ' ' || *p == ',' || *p == '\t')
-				p++;
-			l = strcspn(p, " ,\t");
-			if (l == 0)
-				break;
-			z = &d->bl[d->nbl];
-			if (mp_domain_normalize(p, l, z->zone, NULL)) {
-				z->name_ok = audit_dnsbl_name(o->public_ip, z->zone, z->qname, sizeof(z->qname));
-				d->nbl++;
-			}
-			p += l;
-		}
-	}
+	if (d->have_ip && o->dnsbl_zones != NULL)
+		add_zones(d, o->dnsbl_zones);
 	for (size_t i = 0; i < 3; i++) {
 		if (!want[i])
 			continue;
@@ -374,605 +325,4 @@ audit_dns_free(struct audit_dns **dp)
 		mp_dns_result_free(&d->rep[i].txt);
 	free(d);
 	*dp = NULL;
-}
-
-bool
-audit_dns_resolver_answered(const struct audit_dns *d, char *what, size_t whatlen)
-{
-	const struct mp_dns_result *probe = d->mx ? d->mx : d->ptr;
-
-	if (probe == NULL) {
-		snprintf(what, whatlen, "no lookup was made");
-		return false;
-	}
-	snprintf(what, whatlen, "%s", mp_dns_status_str(probe->status));
-	return !mp_dns_status_is_temp(probe->status);
-}
-
-/* ---- judges ---- */
-
-static const char *
-why_text(const struct mp_dns_result *r)
-{
-	return r->why && r->why[0] ? r->why : mp_dns_status_str(r->status);
-}
-
-static bool
-has_addr(const struct mp_dns_result *r, const char *ip)
-{
-	if (r == NULL || r->status != MP_DNS_OK)
-		return false;
-	for (size_t i = 0; i < r->count; i++) {
-		unsigned char a[16], b[16];
-		int af = strchr(ip, ':') ? AF_INET6 : AF_INET;
-
-		if ((r->rr[i].type == MP_DNS_A || r->rr[i].type == MP_DNS_AAAA) &&
-		    inet_pton(af, ip, a) == 1 && inet_pton(af, r->rr[i].text, b) == 1 &&
-		    memcmp(a, b, af == AF_INET ? 4 : 16) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void
-judge_mx(struct audit_report *r, const struct audit_dns *d)
-{
-	const struct mp_dns_result *mx = d->mx;
-	bool null_mx = false, ours = false;
-
-	if (!d->have_domain) {
-		audit_set(r, CHK_MX, AUDIT_NOT_TESTED, "no domain: pass --domain or set [audit] domain");
-		return;
-	}
-	if (mp_dns_status_is_temp(mx->status)) {
-		audit_set(r, CHK_MX, AUDIT_NOT_TESTED, "could not check MX of %s: %s", d->o.domain,
-		    why_text(mx));
-		return;
-	}
-	if (mx->status == MP_DNS_NXDOMAIN) {
-		audit_set(r, CHK_MX, AUDIT_FAIL, "the domain %s does not exist (NXDOMAIN)", d->o.domain);
-		audit_fix(r, CHK_MX, "Publish the domain and an MX record: %s. IN MX 10 %s.",
-		    d->o.domain, r->helo_name[0] ? r->helo_name : "mail.example.org");
-		return;
-	}
-	if (mx->status == MP_DNS_NODATA || d->nmx == 0) {
-		audit_set(r, CHK_MX, AUDIT_FAIL, "no MX record for %s", d->o.domain);
-		audit_fix(r, CHK_MX, "Publish: %s. IN MX 10 %s.", d->o.domain,
-		    r->helo_name[0] ? r->helo_name : "mail.example.org");
-		return;
-	}
-	for (size_t i = 0; i < d->nmx; i++) {
-		const struct mx_host *h = &d->mxh[i];
-
-		if (h->name[0] == '\0') {
-			null_mx = true;
-			audit_evidence(r, CHK_MX, "MX %u . (null MX, RFC 7505)", h->pref);
-			continue;
-		}
-		audit_evidence(r, CHK_MX, "MX %u %s: A %s, AAAA %s", h->pref, h->name,
-		    h->a ? mp_dns_status_str(h->a->status) : "-",
-		    h->aaaa ? mp_dns_status_str(h->aaaa->status) : "-");
-		if (d->have_ip && (has_addr(h->a, d->o.public_ip) || has_addr(h->aaaa, d->o.public_ip)))
-			ours = true;
-	}
-	if (null_mx) {
-		audit_set(r, CHK_MX, AUDIT_WARN, "null MX: %s declares that it accepts no mail", d->o.domain);
-		audit_fix(r, CHK_MX, "Remove the null MX if this host should receive mail for %s.",
-		    d->o.domain);
-		return;
-	}
-	if (d->have_ip)
-		audit_evidence(r, CHK_MX, "public IP %s %s", d->o.public_ip,
-		    ours ? "belongs to an MX host" : "is not an address of any MX host");
-	audit_set(r, CHK_MX, AUDIT_PASS, "%zu MX record%s: %s%s", d->nmx, d->nmx == 1 ? "" : "s",
-	    d->mxh[0].name, d->nmx > 1 ? ", ..." : "");
-}
-
-static void
-judge_ptr(struct audit_report *r, const struct audit_dns *d)
-{
-	const char *ip = d->o.public_ip;
-	const struct ptr_host *confirmed = NULL;
-	bool temp = false;
-
-	if (!d->have_ip) {
-		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "no public IP: pass --public-ip or set [audit] public_ip");
-		return;
-	}
-	if (d->ptr == NULL) {
-		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "%s is not an IP address", ip);
-		return;
-	}
-	if (mp_dns_status_is_temp(d->ptr->status)) {
-		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "could not check the PTR of %s: %s", ip,
-		    why_text(d->ptr));
-		return;
-	}
-	if (d->ptr->status != MP_DNS_OK || d->nptr == 0) {
-		audit_set(r, CHK_PTR, AUDIT_FAIL, "no PTR record for %s (%s)", ip,
-		    mp_dns_status_str(d->ptr->status));
-		audit_fix(r, CHK_PTR, "Ask the owner of %s (your ISP or hoster) for a PTR record that "
-		    "names this host, e.g. %s", ip, r->helo_name[0] ? r->helo_name : "mail.example.org");
-		return;
-	}
-	for (size_t i = 0; i < d->nptr; i++) {
-		const struct ptr_host *h = &d->ptrh[i];
-
-		if (!h->valid) {
-			audit_evidence(r, CHK_PTR, "PTR %s: not a valid host name", h->name);
-			continue;
-		}
-		if (h->fwd != NULL && mp_dns_status_is_temp(h->fwd->status))
-			temp = true;
-		if (has_addr(h->fwd, ip)) {
-			audit_evidence(r, CHK_PTR, "%s ==> %s ==> %s", ip, h->name, ip);
-			if (confirmed == NULL)
-				confirmed = h;
-		} else {
-			audit_evidence(r, CHK_PTR, "%s ==> %s ==> %s", ip, h->name,
-			    h->fwd ? (h->fwd->status == MP_DNS_OK ? "other addresses" :
-			    mp_dns_status_str(h->fwd->status)) : "?");
-		}
-	}
-	if (confirmed == NULL) {
-		if (temp) {
-			audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "could not confirm the PTR %s: the forward "
-			    "lookup failed", d->ptrh[0].name);
-			return;
-		}
-		audit_set(r, CHK_PTR, AUDIT_FAIL, "PTR %s does not resolve back to %s", d->ptrh[0].name, ip);
-		audit_fix(r, CHK_PTR, "Publish %s. IN A %s (forward-confirmed reverse DNS).",
-		    d->ptrh[0].name, ip);
-		return;
-	}
-	{
-		bool banner_ok = r->banner_name[0] == '\0' ||
-		    mp_strcasecmp(r->banner_name, confirmed->name) == 0;
-		bool helo_ok = r->helo_name[0] == '\0' ||
-		    mp_strcasecmp(r->helo_name, confirmed->name) == 0;
-
-		if (r->banner_name[0] != '\0')
-			audit_evidence(r, CHK_PTR, "banner name %s %s the PTR", r->banner_name,
-			    banner_ok ? "matches" : "differs from");
-		if (r->helo_name[0] != '\0')
-			audit_evidence(r, CHK_PTR, "EHLO name %s %s the PTR", r->helo_name,
-			    helo_ok ? "matches" : "differs from");
-		if (banner_ok && helo_ok) {
-			audit_set(r, CHK_PTR, AUDIT_PASS, "%s ==> %s ==> %s", confirmed->name, ip,
-			    confirmed->name);
-		} else {
-			audit_set(r, CHK_PTR, AUDIT_WARN, "%s ==> %s ==> %s, but the server calls itself %s",
-			    confirmed->name, ip, confirmed->name,
-			    helo_ok ? r->banner_name : r->helo_name);
-			audit_fix(r, CHK_PTR, "Postfix: myhostname = %s (or change the PTR to the host name)",
-			    confirmed->name);
-		}
-	}
-}
-
-static void
-judge_spf(struct audit_report *r, const struct audit_dns *d)
-{
-	const struct mp_spf_inspection *s = &d->posture->spf;
-
-	if (s->record[0] != '\0')
-		audit_evidence(r, CHK_SPF, "%s TXT \"%s\"", d->o.domain, s->record);
-	audit_evidence(r, CHK_SPF, "records: %d, DNS lookups: %d, void lookups: %d, length %zu",
-	    s->nrecords, s->lookups, s->void_lookups, s->record_len);
-	switch (s->status) {
-	case MP_SPF_TEMPERROR:
-		audit_set(r, CHK_SPF, AUDIT_NOT_TESTED, "could not check: %s", s->problem);
-		return;
-	case MP_SPF_NONE:
-		audit_set(r, CHK_SPF, AUDIT_FAIL, "no SPF record found at %s", d->o.domain);
-		audit_fix(r, CHK_SPF, "Publish: %s. IN TXT \"v=spf1 mx -all\" (list every host that "
-		    "sends mail for the domain)", d->o.domain);
-		return;
-	case MP_SPF_PERMERROR:
-		audit_set(r, CHK_SPF, AUDIT_FAIL, "invalid SPF: %s", s->problem[0] ? s->problem :
-		    "permerror");
-		audit_fix(r, CHK_SPF, "Publish exactly one valid v=spf1 record with at most 10 DNS "
-		    "lookups and 2 void lookups (RFC 7208 4.6.4).");
-		return;
-	default:
-		break;
-	}
-	if (s->all_qualifier == '+') {
-		audit_set(r, CHK_SPF, AUDIT_FAIL, "+all: every host on the Internet passes SPF");
-		audit_fix(r, CHK_SPF, "End the record with -all (or ~all while testing).");
-	} else if (s->void_lookups > 2 || s->lookups > 10) {
-		audit_set(r, CHK_SPF, AUDIT_FAIL, "over the limits: %d lookups, %d void lookups",
-		    s->lookups, s->void_lookups);
-		audit_fix(r, CHK_SPF, "Flatten includes: at most 10 DNS lookups and 2 void lookups.");
-	} else if (s->all_qualifier == '?' || (s->all_qualifier == 0 && !s->has_redirect)) {
-		audit_set(r, CHK_SPF, AUDIT_WARN, "%s: unlisted hosts are neutral, not refused",
-		    s->all_qualifier == '?' ? "?all" : "no all mechanism");
-		audit_fix(r, CHK_SPF, "End the record with -all or ~all.");
-	} else if (s->lookups > 8) {
-		audit_set(r, CHK_SPF, AUDIT_WARN, "%d DNS lookups: close to the limit of 10", s->lookups);
-		audit_fix(r, CHK_SPF, "Flatten includes to stay well under 10 lookups.");
-	} else if (s->record_len > 450) {
-		audit_set(r, CHK_SPF, AUDIT_WARN, "the record is %zu bytes: large answers need TCP",
-		    s->record_len);
-		audit_fix(r, CHK_SPF, "Shorten the record (use include: or ip4: ranges).");
-	} else {
-		audit_set(r, CHK_SPF, AUDIT_PASS, "valid: %s", s->record);
-	}
-}
-
-/* The policy that applies to the audited domain itself. */
-static enum mp_dmarc_policy
-effective_policy(const struct mp_posture *p)
-{
-	const struct mp_dmarc_record *rec = &p->dmarc.rec;
-
-	if (p->dmarc.from_org && rec->sp != MP_DMARC_P_UNSET)
-		return rec->sp;
-	return rec->p;
-}
-
-static void
-judge_dmarc(struct audit_report *r, const struct audit_dns *d)
-{
-	const struct mp_posture *p = d->posture;
-	const struct mp_dmarc_record *rec = &p->dmarc.rec;
-	enum mp_dmarc_policy pol;
-
-	if (p->dmarc.record[0] != '\0')
-		audit_evidence(r, CHK_DMARC, "_dmarc.%s TXT \"%s\"", p->dmarc.policy_domain[0] ?
-		    p->dmarc.policy_domain : d->o.domain, p->dmarc.record);
-	switch (p->dmarc_status) {
-	case MP_DMARC_TEMPERROR:
-		audit_set(r, CHK_DMARC, AUDIT_NOT_TESTED, "could not check: %s", p->dmarc.reason);
-		return;
-	case MP_DMARC_NONE:
-		audit_set(r, CHK_DMARC, AUDIT_FAIL, "no DMARC record at _dmarc.%s", d->o.domain);
-		audit_fix(r, CHK_DMARC, "Publish: _dmarc.%s. IN TXT \"v=DMARC1; p=quarantine; "
-		    "rua=mailto:dmarc-reports@%s\" and move to p=reject", d->o.domain, d->o.domain);
-		return;
-	case MP_DMARC_PERMERROR:
-		audit_set(r, CHK_DMARC, AUDIT_FAIL, "invalid DMARC record: %s", p->dmarc.reason);
-		audit_fix(r, CHK_DMARC, "Fix the record: it must start with v=DMARC1 and carry p=.");
-		return;
-	default:
-		break;
-	}
-	pol = effective_policy(p);
-	audit_evidence(r, CHK_DMARC, "p=%s sp=%s np=%s pct=%d%s rua=%s ruf=%s%s",
-	    mp_dmarc_policy_str(rec->p), mp_dmarc_policy_str(rec->sp), mp_dmarc_policy_str(rec->np),
-	    rec->pct, rec->testing ? " t=y" : "", rec->rua[0] ? rec->rua : "(none)",
-	    rec->ruf[0] ? rec->ruf : "(none)", p->dmarc.from_org ? " (organizational domain)" : "");
-	if (rec->warning[0] != '\0')
-		audit_evidence(r, CHK_DMARC, "note: %s", rec->warning);
-	if (pol == MP_DMARC_P_NONE || pol == MP_DMARC_P_UNSET) {
-		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=none: monitoring only, receivers deliver spoofed mail");
-		audit_fix(r, CHK_DMARC, "Once the reports show your own mail aligned, raise to "
-		    "p=quarantine, then p=reject.");
-	} else if (rec->pct < 100 || rec->testing) {
-		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=%s applies to %s", mp_dmarc_policy_str(pol),
-		    rec->testing ? "nothing yet (t=y testing mode)" : "only part of the mail (pct<100)");
-		audit_fix(r, CHK_DMARC, "Remove pct= and t=y once the reports are clean.");
-	} else if (rec->sp != MP_DMARC_P_UNSET && rec->sp == MP_DMARC_P_NONE && !p->dmarc.from_org) {
-		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=%s, but sp=none leaves subdomains unprotected",
-		    mp_dmarc_policy_str(pol));
-		audit_fix(r, CHK_DMARC, "Remove sp=none or set sp=reject.");
-	} else {
-		audit_set(r, CHK_DMARC, AUDIT_PASS, "%s", p->dmarc.record);
-	}
-	if (rec->rua[0] == '\0')
-		audit_evidence(r, CHK_DMARC, "no rua: you never see the aggregate reports");
-}
-
-static void
-judge_report_auth(struct audit_report *r, const struct audit_dns *d)
-{
-	const struct mp_posture *p = d->posture;
-	size_t ok = 0, missing = 0, temp = 0;
-	struct mp_buf miss = MP_BUF_INIT;
-
-	if (p->dmarc_status != MP_DMARC_PASS) {
-		audit_set(r, CHK_DMARC_REPORT, AUDIT_NOT_TESTED, "no valid DMARC record");
-		return;
-	}
-	if (d->nrep == 0) {
-		audit_set(r, CHK_DMARC_REPORT, AUDIT_NOT_TESTED, "%s",
-		    p->dmarc.rec.rua[0] || p->dmarc.rec.ruf[0] ?
-		    "every report destination is inside the domain: no authorization needed" :
-		    "no rua or ruf");
-		return;
-	}
-	for (size_t i = 0; i < d->nrep; i++) {
-		const struct rep_dest *rd = &d->rep[i];
-		bool found = false;
-
-		if (mp_dns_status_is_temp(rd->txt->status)) {
-			temp++;
-			audit_evidence(r, CHK_DMARC_REPORT, "%s: could not check (%s)", rd->qname,
-			    why_text(rd->txt));
-			continue;
-		}
-		if (rd->txt->status == MP_DNS_OK)
-			for (size_t k = 0; k < rd->txt->count; k++)
-				if (mp_dmarc_is_record(rd->txt->rr[k].text, rd->txt->rr[k].text_len))
-					found = true;
-		audit_evidence(r, CHK_DMARC_REPORT, "%s: %s", rd->qname,
-		    found ? "v=DMARC1 (authorized)" : mp_dns_status_str(rd->txt->status));
-		if (found) {
-			ok++;
-		} else {
-			missing++;
-			if (miss.len > 0)
-				mp_buf_puts(&miss, ", ");
-			mp_buf_puts(&miss, rd->dest);
-		}
-	}
-	if (missing > 0) {
-		audit_set(r, CHK_DMARC_REPORT, AUDIT_FAIL, "reports to %s will not be sent: no "
-		    "authorization record", mp_buf_str(&miss));
-		audit_fix(r, CHK_DMARC_REPORT, "The receiving domain must publish %s._report._dmarc.%s. "
-		    "IN TXT \"v=DMARC1\", or send the reports to an address in your domain.",
-		    p->dmarc.policy_domain, d->rep[0].dest);
-	} else if (temp > 0 && ok == 0) {
-		audit_set(r, CHK_DMARC_REPORT, AUDIT_NOT_TESTED, "could not check the authorization records");
-	} else {
-		audit_set(r, CHK_DMARC_REPORT, AUDIT_PASS, "%zu external report destination%s authorized",
-		    ok, ok == 1 ? "" : "s");
-	}
-	mp_buf_free(&miss);
-}
-
-/*
- * Spoofing protection, said in the same words as the SPF and DMARC
- * checks, from the same posture: they cannot disagree.
- */
-static void
-judge_spoof(struct audit_report *r, const struct audit_dns *d)
-{
-	const struct mp_posture *p = d->posture;
-	const struct mp_spf_inspection *s = &p->spf;
-	enum mp_dmarc_policy pol = effective_policy(p);
-	bool enforcing, spf_strict;
-	char spf_state[96], dmarc_state[128];
-
-	switch (s->status) {
-	case MP_SPF_NONE: snprintf(spf_state, sizeof(spf_state), "SPF record missing"); break;
-	case MP_SPF_PERMERROR: snprintf(spf_state, sizeof(spf_state), "SPF record invalid"); break;
-	case MP_SPF_TEMPERROR: snprintf(spf_state, sizeof(spf_state), "SPF could not be checked"); break;
-	default:
-		snprintf(spf_state, sizeof(spf_state), "SPF %call", s->all_qualifier ? s->all_qualifier : '?');
-		if (s->all_qualifier == 0)
-			snprintf(spf_state, sizeof(spf_state), "SPF without all");
-		break;
-	}
-	spf_strict = s->status == MP_SPF_PASS && (s->all_qualifier == '-' || s->all_qualifier == '~');
-	switch (p->dmarc_status) {
-	case MP_DMARC_NONE: snprintf(dmarc_state, sizeof(dmarc_state), "DMARC record missing"); break;
-	case MP_DMARC_PERMERROR: snprintf(dmarc_state, sizeof(dmarc_state), "DMARC record invalid"); break;
-	case MP_DMARC_TEMPERROR: snprintf(dmarc_state, sizeof(dmarc_state), "DMARC could not be checked"); break;
-	default:
-		snprintf(dmarc_state, sizeof(dmarc_state), "DMARC p=%s%s", mp_dmarc_policy_str(pol),
-		    p->dmarc.rec.pct < 100 ? " (pct<100)" : p->dmarc.rec.testing ? " (t=y)" : "");
-		break;
-	}
-	audit_evidence(r, CHK_SPOOF, "%s; %s", spf_state, dmarc_state);
-	if (p->dmarc_status == MP_DMARC_TEMPERROR) {
-		audit_set(r, CHK_SPOOF, AUDIT_NOT_TESTED, "could not check: %s", dmarc_state);
-		return;
-	}
-	enforcing = p->dmarc_status == MP_DMARC_PASS &&
-	    (pol == MP_DMARC_P_REJECT || pol == MP_DMARC_P_QUARANTINE) &&
-	    p->dmarc.rec.pct == 100 && !p->dmarc.rec.testing;
-	if (enforcing && spf_strict) {
-		audit_set(r, CHK_SPOOF, AUDIT_PASS, "protected: %s and %s", dmarc_state, spf_state);
-	} else if (enforcing) {
-		audit_set(r, CHK_SPOOF, AUDIT_WARN, "%s stops spoofed mail, but %s: your own mail "
-		    "passes DMARC only with DKIM", dmarc_state, spf_state);
-		audit_fix(r, CHK_SPOOF, "Publish an SPF record ending in -all for %s.", d->o.domain);
-	} else if (spf_strict) {
-		audit_set(r, CHK_SPOOF, AUDIT_WARN, "%s covers the envelope sender only; with %s "
-		    "the From header can be spoofed", spf_state, dmarc_state);
-		audit_fix(r, CHK_SPOOF, "Publish DMARC with p=quarantine or p=reject for %s.", d->o.domain);
-	} else {
-		audit_set(r, CHK_SPOOF, AUDIT_FAIL, "anyone can send as %s: %s; %s", d->o.domain,
-		    dmarc_state, spf_state);
-		audit_fix(r, CHK_SPOOF, "Publish SPF ending in -all and DMARC with p=quarantine or "
-		    "p=reject for %s.", d->o.domain);
-	}
-}
-
-static void
-judge_txt_feature(struct audit_report *r, enum audit_check_id id, enum mp_dns_status st,
-    const char *what, const char *name, const char *fix)
-{
-	if (st == MP_DNS_OK) {
-		audit_set(r, id, AUDIT_PASS, "%s record published at %s", what, name);
-	} else if (mp_dns_status_is_temp(st)) {
-		audit_set(r, id, AUDIT_NOT_TESTED, "could not check %s: %s", name, mp_dns_status_str(st));
-	} else {
-		audit_set(r, id, AUDIT_WARN, "no %s record at %s", what, name);
-		audit_fix(r, id, "%s", fix);
-	}
-}
-
-static void
-judge_dane(struct audit_report *r, const struct audit_dns *d)
-{
-	size_t secure = 0, insecure = 0, none = 0, temp = 0, bogus = 0, hosts = 0;
-
-	if (!d->have_domain || d->mx == NULL || d->nmx == 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "no MX host to look up");
-		return;
-	}
-	for (size_t i = 0; i < d->nmx; i++) {
-		const struct mx_host *h = &d->mxh[i];
-
-		if (h->tlsa == NULL)
-			continue;
-		hosts++;
-		if (h->tlsa->bogus) {
-			bogus++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: DNSSEC validation failed", h->name);
-		} else if (mp_dns_status_is_temp(h->tlsa->status)) {
-			temp++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: could not check (%s)", h->name,
-			    why_text(h->tlsa));
-		} else if (h->tlsa->status == MP_DNS_OK) {
-			for (size_t k = 0; k < h->tlsa->count && k < 4; k++) {
-				const struct mp_dns_rr *rr = &h->tlsa->rr[k];
-				struct mp_buf hex = MP_BUF_INIT;
-
-				for (size_t b = 0; b < rr->tlsa_len && b < 32; b++)
-					mp_buf_printf(&hex, "%02x", rr->tlsa_data[b]);
-				audit_evidence(r, CHK_DANE, "_25._tcp.%s TLSA %u %u %u %s%s (%s)", h->name,
-				    rr->tlsa_usage, rr->tlsa_selector, rr->tlsa_mtype, mp_buf_str(&hex),
-				    rr->tlsa_len > 32 ? "..." : "",
-				    h->tlsa->secure ? "DNSSEC validated" : "not DNSSEC validated");
-				mp_buf_free(&hex);
-			}
-			if (h->tlsa->secure)
-				secure++;
-			else
-				insecure++;
-		} else {
-			none++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: no TLSA (%s)", h->name,
-			    mp_dns_status_str(h->tlsa->status));
-		}
-	}
-	if (hosts == 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "no MX host to look up");
-	} else if (bogus > 0) {
-		audit_set(r, CHK_DANE, AUDIT_FAIL, "DNSSEC validation of the TLSA records failed: "
-		    "DANE senders will defer mail");
-		audit_fix(r, CHK_DANE, "Fix the DNSSEC signatures of the MX host's zone.");
-	} else if (secure > 0 && insecure == 0 && none == 0) {
-		audit_set(r, CHK_DANE, AUDIT_PASS, "TLSA published and DNSSEC-validated for every MX host");
-	} else if (secure + insecure > 0) {
-		audit_set(r, CHK_DANE, AUDIT_WARN, "TLSA published, but %s", insecure > 0 ?
-		    "not DNSSEC-validated: senders ignore it (is the zone signed, is a trust anchor configured?)" :
-		    "not for every MX host");
-		audit_fix(r, CHK_DANE, "Sign the MX host's zone with DNSSEC and publish TLSA 3 1 1 for "
-		    "every MX host.");
-	} else if (temp > 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "could not check the TLSA records");
-	} else {
-		audit_set(r, CHK_DANE, AUDIT_WARN, "no TLSA records for the MX hosts");
-		audit_fix(r, CHK_DANE, "With a DNSSEC-signed zone, publish _25._tcp.%s. IN TLSA 3 1 1 "
-		    "<sha256 of the key>.", d->mxh[0].name);
-	}
-}
-
-static void
-judge_dnsbl(struct audit_report *r, const struct audit_dns *d)
-{
-	size_t listed = 0, clean = 0, unknown = 0;
-	struct mp_buf lst = MP_BUF_INIT, unk = MP_BUF_INIT;
-
-	if (!d->have_ip) {
-		audit_set(r, CHK_DNSBL, AUDIT_NOT_TESTED, "no public IP: pass --public-ip or set [audit] public_ip");
-		return;
-	}
-	if (d->nbl == 0) {
-		audit_set(r, CHK_DNSBL, AUDIT_NOT_TESTED, "no DNSBL zones configured ([audit] dnsbl_zones)");
-		return;
-	}
-	for (size_t i = 0; i < d->nbl; i++) {
-		const struct bl_zone *z = &d->bl[i];
-		bool is_listed = false, err_code = false, bogus = false;
-		struct mp_buf answers = MP_BUF_INIT;
-
-		if (!z->name_ok || z->a == NULL) {
-			unknown++;
-			audit_evidence(r, CHK_DNSBL, "%s: cannot build the query name", z->zone);
-			continue;
-		}
-		if (z->a->status == MP_DNS_OK) {
-			for (size_t k = 0; k < z->a->count; k++) {
-				if (z->a->rr[k].type != MP_DNS_A)
-					continue;
-				if (answers.len > 0)
-					mp_buf_putc(&answers, ' ');
-				mp_buf_puts(&answers, z->a->rr[k].text);
-				switch (audit_dnsbl_classify(z->a->rr[k].text)) {
-				case DNSBL_LISTED: is_listed = true; break;
-				case DNSBL_ERROR_CODE: err_code = true; break;
-				case DNSBL_BOGUS: bogus = true; break;
-				}
-			}
-		}
-		if (is_listed) {
-			listed++;
-			if (lst.len > 0)
-				mp_buf_puts(&lst, ", ");
-			mp_buf_printf(&lst, "%s (%s)", z->zone, mp_buf_str(&answers));
-			audit_evidence(r, CHK_DNSBL, "%s A %s: LISTED", z->qname, mp_buf_str(&answers));
-			if (z->txt != NULL && z->txt->status == MP_DNS_OK && z->txt->count > 0)
-				audit_evidence(r, CHK_DNSBL, "%s TXT \"%s\"", z->qname, z->txt->rr[0].text);
-		} else if (err_code || bogus) {
-			unknown++;
-			if (unk.len > 0)
-				mp_buf_puts(&unk, ", ");
-			mp_buf_puts(&unk, z->zone);
-			audit_evidence(r, CHK_DNSBL, "%s A %s: %s", z->qname, mp_buf_str(&answers),
-			    err_code ? "an error code (127.255.255.x): the list refused the query, "
-			    "often because it came through a public resolver" :
-			    "not a listing code: the zone answers everything");
-		} else if (mp_dns_status_is_temp(z->a->status)) {
-			unknown++;
-			if (unk.len > 0)
-				mp_buf_puts(&unk, ", ");
-			mp_buf_puts(&unk, z->zone);
-			audit_evidence(r, CHK_DNSBL, "%s: could not check (%s)", z->qname, why_text(z->a));
-		} else {
-			clean++;
-			audit_evidence(r, CHK_DNSBL, "%s: not listed (%s)", z->qname,
-			    mp_dns_status_str(z->a->status));
-		}
-		mp_buf_free(&answers);
-	}
-	if (listed > 0) {
-		audit_set(r, CHK_DNSBL, AUDIT_FAIL, "%s is listed on %s", d->o.public_ip, mp_buf_str(&lst));
-		audit_fix(r, CHK_DNSBL, "Find and stop the cause (an open relay, a compromised account), "
-		    "then ask each list for delisting.");
-		r->check[CHK_DNSBL].cap = CAP_D;
-	} else if (clean == 0) {
-		audit_set(r, CHK_DNSBL, AUDIT_NOT_TESTED, "could not check any zone (%s)", mp_buf_str(&unk));
-	} else if (unknown > 0) {
-		audit_set(r, CHK_DNSBL, AUDIT_PASS, "not listed on %zu zone%s; could not check %s", clean,
-		    clean == 1 ? "" : "s", mp_buf_str(&unk));
-	} else {
-		audit_set(r, CHK_DNSBL, AUDIT_PASS, "not listed on %zu zone%s", clean, clean == 1 ? "" : "s");
-	}
-	mp_buf_free(&lst);
-	mp_buf_free(&unk);
-}
-
-void
-audit_dns_judge(struct audit_report *r, const struct audit_dns *d)
-{
-	judge_mx(r, d);
-	judge_ptr(r, d);
-	if (!d->have_domain || d->posture == NULL) {
-		static const enum audit_check_id ids[] = { CHK_SPF, CHK_DMARC, CHK_DMARC_REPORT,
-		    CHK_SPOOF, CHK_MTASTS, CHK_TLSRPT };
-
-		for (size_t i = 0; i < MP_ARRAY_SIZE(ids); i++)
-			audit_set(r, ids[i], AUDIT_NOT_TESTED, "no domain: pass --domain or set [audit] domain");
-	} else {
-		char name[MP_DOMAIN_MAX + 16];
-
-		judge_spf(r, d);
-		judge_dmarc(r, d);
-		judge_report_auth(r, d);
-		judge_spoof(r, d);
-		snprintf(name, sizeof(name), "_mta-sts.%s", d->o.domain);
-		judge_txt_feature(r, CHK_MTASTS, d->posture->mta_sts, "MTA-STS", name,
-		    "Publish _mta-sts TXT \"v=STSv1; id=...\" and the policy at "
-		    "https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461).");
-		snprintf(name, sizeof(name), "_smtp._tls.%s", d->o.domain);
-		judge_txt_feature(r, CHK_TLSRPT, d->posture->tls_rpt, "TLS-RPT", name,
-		    "Publish _smtp._tls TXT \"v=TLSRPTv1; rua=mailto:tls-reports@<domain>\" (RFC 8460).");
-	}
-	judge_dane(r, d);
-	judge_dnsbl(r, d);
 }

@@ -2,7 +2,8 @@
  * dnscheck: the DNS side of the audit. Every record is fetched once, by
  * one job; the jobs run in parallel threads (mp_dns_query is thread-safe)
  * and every check reads the same parsed results. A SERVFAIL or a timeout
- * is "could not check", never "missing".
+ * is "could not check", never "missing". The lookups are dnscheck.c, the
+ * judges dnscheck_judge.c.
  */
 #ifndef MP_AUDIT_DNSCHECK_H
 #define MP_AUDIT_DNSCHECK_H
@@ -30,10 +31,11 @@ struct audit_dns;
 
 /* Runs every lookup (in parallel) and keeps the results. Never NULL. */
 struct audit_dns *audit_dns_run(const struct audit_dns_opts *o);
-/* Judges the DNS checks into r; reads r->banner_name and r->helo_name. */
+/*
+ * Judges the DNS checks and CHK_RESOLVER (it answered a query: any status
+ * that is not temporary) into r; reads r->banner_name and r->helo_name.
+ */
 void audit_dns_judge(struct audit_report *r, const struct audit_dns *d);
-/* True when the resolver answered at least one query (any non-temporary status). */
-bool audit_dns_resolver_answered(const struct audit_dns *d, char *what, size_t whatlen);
 void audit_dns_free(struct audit_dns **dp);
 
 /*

@@ -1,5 +1,6 @@
 /*
- * grade: the check table (names, weights, why) and the rubric.
+ * grade: the check table (names, weights, why), the setters the judges
+ * fill the report with, and the rubric.
  *
  * Score = 100 x sum(weight x factor) / sum(weight) over the checks that
  * ran, factor PASS 1, WARN 0.5, FAIL 0; NOT TESTED and INFO are out of
@@ -100,11 +101,33 @@ audit_report_clear(struct audit_report *r)
 }
 
 void
+audit_printable(char *dst, size_t dstlen, const char *src, size_t len, size_t max)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	mp_printable(&b, src, len, max);
+	mp_strlcpy(dst, mp_buf_str(&b), dstlen);
+	mp_buf_free(&b);
+}
+
+void
+audit_list_add(struct mp_buf *list, const char *sep, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (list->len > 0)
+		mp_buf_puts(list, sep);
+	va_start(ap, fmt);
+	mp_buf_vprintf(list, fmt, ap);
+	va_end(ap);
+}
+
+void
 audit_set(struct audit_report *r, enum audit_check_id id, enum audit_status st,
     const char *fmt, ...)
 {
 	struct audit_check *c = &r->check[id];
-	struct mp_buf raw = MP_BUF_INIT, pr = MP_BUF_INIT;
+	struct mp_buf raw = MP_BUF_INIT;
 	va_list ap;
 
 	c->status = st;
@@ -112,10 +135,9 @@ audit_set(struct audit_report *r, enum audit_check_id id, enum audit_status st,
 	va_start(ap, fmt);
 	mp_buf_vprintf(&raw, fmt, ap);
 	va_end(ap);
-	mp_printable(&pr, raw.data ? raw.data : "", raw.len, sizeof(c->finding) - 8);
-	mp_strlcpy(c->finding, mp_buf_str(&pr), sizeof(c->finding));
+	audit_printable(c->finding, sizeof(c->finding), raw.data ? raw.data : "", raw.len,
+	    sizeof(c->finding) - 8);
 	mp_buf_free(&raw);
-	mp_buf_free(&pr);
 }
 
 void
@@ -142,7 +164,7 @@ audit_evidence(struct audit_report *r, enum audit_check_id id, const char *fmt, 
 	va_end(ap);
 	if (c->evidence.len > 0)
 		mp_buf_putc(&c->evidence, '\n');
-	mp_printable(&c->evidence, raw.data ? raw.data : "", raw.len, 600);
+	mp_printable(&c->evidence, raw.data ? raw.data : "", raw.len, MP_SHOW_EVIDENCE);
 	mp_buf_free(&raw);
 }
 

@@ -2,7 +2,8 @@
  * host: the checks that only make sense on the mail host itself: the
  * Postfix settings behind the probes (read with postconf), and a
  * preflight of the deployment (milter socket handshake, Public Suffix
- * List, resolver, Redis).
+ * List, Redis). host.c reads and judges postconf and the preflight,
+ * host_milter.c the milter wiring.
  */
 #ifndef MP_AUDIT_HOST_H
 #define MP_AUDIT_HOST_H

@@ -5,7 +5,7 @@
  * is set, stored in Redis for mailposture-report audits (--no-store: not).
  *
  * Exit status: 0, 1 when the grade is below --fail-under, 2 for usage or
- * configuration errors.
+ * configuration errors and when the output could not be written.
  */
 #include "config.h"
 
@@ -16,19 +16,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "audit.h"
 #include "conf.h"
-#include "dmarc.h"
 #include "dnscheck.h"
 #include "domain.h"
 #include "host.h"
 #include "log.h"
 #include "probe.h"
-#include "spf.h"
 #include "store.h"
+#include "verdict.h"
+
+/* parse_args: go on with the audit (any other value is the exit status). */
+#define ARGS_RUN (-1)
+
+struct args {
+	const char *conf_path, *pfdir;
+	/* Overrides of [audit] (and [dns] resolver) settings, NULL when not given. */
+	const char *host, *port, *domain, *pubip, *source, *fail_under, *zones, *timeout;
+	const char *resolver;
+	bool json, host_checks, store;
+};
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -68,8 +77,74 @@ usage(void)
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
 "\n"
-"Exit status: 0 audited, 1 grade below --fail-under, 2 usage or configuration error.\n",
+"Exit status: 0 audited, 1 grade below --fail-under, 2 usage or configuration error,\n"
+"or the output could not be written.\n",
 	    stdout);
+}
+
+/* status, or 2 when what was printed could not all be written. */
+static int
+output_status(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fputs("mailposture-audit: cannot write the output\n", stderr);
+		return 2;
+	}
+	return status;
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	enum { OPT_HOST = 256, OPT_PORT, OPT_DOMAIN, OPT_PUBIP, OPT_SOURCE, OPT_JSON, OPT_FAIL,
+	    OPT_ZONES, OPT_RESOLVER, OPT_TIMEOUT, OPT_PFDIR, OPT_NOHOST, OPT_NOSTORE };
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "domain", required_argument, NULL, OPT_DOMAIN },
+		{ "public-ip", required_argument, NULL, OPT_PUBIP },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "fail-under", required_argument, NULL, OPT_FAIL },
+		{ "config", required_argument, NULL, 'c' },
+		{ "dnsbl-zones", required_argument, NULL, OPT_ZONES },
+		{ "resolver", required_argument, NULL, OPT_RESOLVER },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "postfix-config", required_argument, NULL, OPT_PFDIR },
+		{ "no-host-checks", no_argument, NULL, OPT_NOHOST },
+		{ "no-store", no_argument, NULL, OPT_NOSTORE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->host_checks = a->store = true;
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_HOST: a->host = optarg; break;
+		case OPT_PORT: a->port = optarg; break;
+		case OPT_DOMAIN: a->domain = optarg; break;
+		case OPT_PUBIP: a->pubip = optarg; break;
+		case OPT_SOURCE: a->source = optarg; break;
+		case OPT_JSON: a->json = true; break;
+		case OPT_FAIL: a->fail_under = optarg; break;
+		case 'c': a->conf_path = optarg; break;
+		case OPT_ZONES: a->zones = optarg; break;
+		case OPT_RESOLVER: a->resolver = optarg; break;
+		case OPT_TIMEOUT: a->timeout = optarg; break;
+		case OPT_PFDIR: a->pfdir = optarg; break;
+		case OPT_NOHOST: a->host_checks = false; break;
+		case OPT_NOSTORE: a->store = false; break;
+		case 'h': usage(); return output_status(0);
+		case 'V': puts(PACKAGE_STRING); return output_status(0);
+		default: usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument: %s", argv[optind]);
+	return ARGS_RUN;
 }
 
 static void
@@ -79,6 +154,62 @@ override(struct mp_conf *conf, const char *section, const char *name, const char
 
 	if (value && !mp_conf_set(conf, section, name, value, err, sizeof(err)))
 		usage_error("%s", err);
+}
+
+/* The configuration file with the command line's overrides; NULL after a message. */
+static struct mp_conf *
+load_conf(const struct args *a)
+{
+	char err[512];
+	struct mp_conf *conf = mp_conf_load_or_defaults(a->conf_path, err, sizeof(err));
+
+	if (conf == NULL) {
+		fprintf(stderr, "mailposture-audit: %s\n", err);
+		return NULL;
+	}
+	override(conf, "audit", "host", a->host);
+	override(conf, "audit", "port", a->port);
+	override(conf, "audit", "domain", a->domain);
+	override(conf, "audit", "public_ip", a->pubip);
+	override(conf, "audit", "source", a->source);
+	override(conf, "audit", "fail_under", a->fail_under);
+	override(conf, "audit", "dnsbl_zones", a->zones);
+	override(conf, "audit", "timeout", a->timeout);
+	override(conf, "dns", "resolver", a->resolver);
+	return conf;
+}
+
+/* The domain: [audit] domain, else Postfix's mydomain. False after a message. */
+static bool
+mail_domain(const struct mp_conf *conf, const struct audit_postconf *pc, char dom[MP_DOMAIN_MAX])
+{
+	const char *d = mp_conf_str(conf, "audit", "domain");
+	const char *why;
+
+	if (*d == '\0' && pc->ok)
+		d = audit_postconf_get(pc, "mydomain");
+	if (d != NULL && *d != '\0' && !mp_domain_normalize(d, strlen(d), dom, &why)) {
+		fprintf(stderr, "mailposture-audit: domain %s: %s\n", d, why);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The resolver, PSL, SPF and DMARC evaluators, set up from the
+ * configuration as for the milter. False after a message when the
+ * configuration cannot give them. A Public Suffix List that does not load
+ * is a finding (host.psl), not an error: the DNS checks run without it.
+ */
+static bool
+evaluator(struct mp_conf *conf, struct mp_evaluator **ev_r)
+{
+	char err[300];
+
+	*ev_r = mp_evaluator_new_ex(conf, MP_EVALUATOR_PSL_OPTIONAL, err, sizeof(err));
+	if (*ev_r == NULL)
+		fprintf(stderr, "mailposture-audit: %s\n", err);
+	return *ev_r != NULL;
 }
 
 static bool
@@ -96,21 +227,129 @@ is_public_ip(const char *s)
 	return false;
 }
 
-struct dns_thread_arg {
+/*
+ * The public IP: [audit] public_ip, else the probed host when it is a
+ * public address, else what myhostname resolves to when that is public
+ * (dns may be NULL: not looked up).
+ */
+static void
+public_ip(const struct mp_conf *conf, const struct audit_postconf *pc, struct mp_dns *dns,
+    char *ip, size_t iplen)
+{
+	struct mp_deadline dl;
+	struct mp_dns_result *res;
+
+	snprintf(ip, iplen, "%s", mp_conf_str(conf, "audit", "public_ip"));
+	if (ip[0] == '\0' && is_public_ip(mp_conf_str(conf, "audit", "host")))
+		snprintf(ip, iplen, "%s", mp_conf_str(conf, "audit", "host"));
+	if (ip[0] != '\0' || !pc->ok || dns == NULL)
+		return;
+	mp_deadline_set(&dl, 2000);
+	res = mp_dns_query(dns, &dl, audit_postconf_get(pc, "myhostname"), MP_DNS_A);
+	for (size_t i = 0; res->status == MP_DNS_OK && i < res->count; i++)
+		if (res->rr[i].type == MP_DNS_A && is_public_ip(res->rr[i].text)) {
+			snprintf(ip, iplen, "%s", res->rr[i].text);
+			break;
+		}
+	mp_dns_result_free(&res);
+}
+
+/* The SMTP probe's options; served (freed by the caller) holds the domains the server takes. */
+static void
+probe_opts(const struct mp_conf *conf, const struct audit_postconf *pc,
+    const struct audit_report *rep, struct audit_probe_opts *po, struct mp_buf *served)
+{
+	static const char *const keys[] = { "mydestination", "relay_domains",
+	    "virtual_alias_domains", "virtual_mailbox_domains" };
+
+	memset(po, 0, sizeof(*po));
+	po->host = rep->host;
+	po->port = rep->port;
+	po->source = mp_conf_str(conf, "audit", "source");
+	if (po->source[0] == '\0')
+		po->source = NULL;
+	po->timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout");
+	po->domain = rep->domain;
+	if (!pc->ok)
+		return;
+	po->mynetworks = audit_postconf_get(pc, "mynetworks");
+	po->tls_name = audit_postconf_get(pc, "myhostname");
+	for (size_t i = 0; i < MP_ARRAY_SIZE(keys); i++) {
+		const char *v = audit_postconf_get(pc, keys[i]);
+
+		if (v != NULL)
+			mp_buf_printf(served, "%s ", v);
+	}
+	po->served = mp_buf_str(served);
+}
+
+struct dns_job {
 	struct audit_dns_opts o;
 	struct audit_dns *result;
 	unsigned long long ms;
+	pthread_t th;
+	bool threaded;
 };
 
 static void *
 dns_thread(void *arg)
 {
-	struct dns_thread_arg *a = arg;
+	struct dns_job *j = arg;
 	unsigned long long t0 = mp_now_ms();
 
-	a->result = audit_dns_run(&a->o);
-	a->ms = mp_now_ms() - t0;
+	j->result = audit_dns_run(&j->o);
+	j->ms = mp_now_ms() - t0;
 	return NULL;
+}
+
+/* Starts the DNS lookups beside the SMTP probe (in this thread when no thread starts). */
+static void
+dns_start(struct dns_job *j, struct mp_evaluator *ev, const struct mp_conf *conf,
+    const struct audit_report *rep)
+{
+	memset(j, 0, sizeof(*j));
+	j->o.dns = mp_evaluator_dns(ev);
+	j->o.spf = mp_evaluator_spf(ev);
+	j->o.dmarc = mp_evaluator_dmarc(ev);
+	j->o.psl = mp_evaluator_psl(ev);
+	j->o.domain = rep->domain;
+	j->o.public_ip = rep->public_ip;
+	j->o.dnsbl_zones = mp_conf_str(conf, "audit", "dnsbl_zones");
+	j->o.timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout") * 2;
+	j->threaded = pthread_create(&j->th, NULL, dns_thread, j) == 0;
+	if (!j->threaded)
+		dns_thread(j);
+}
+
+/* Runs the probes and judges every check into rep. */
+static void
+run_checks(struct audit_report *rep, const struct mp_conf *conf, const struct audit_postconf *pc,
+    struct mp_evaluator *ev, bool host_checks)
+{
+	static const enum audit_check_id host_ids[] = { CHK_POSTCONF, CHK_MILTER, CHK_PSL, CHK_REDIS };
+	struct audit_probe_opts po;
+	struct mp_buf served = MP_BUF_INIT;
+	struct dns_job dj;
+	unsigned long long ts;
+
+	probe_opts(conf, pc, rep, &po, &served);
+	dns_start(&dj, ev, conf, rep);
+	ts = mp_now_ms();
+	audit_probe_smtp(rep, &po);
+	rep->smtp_ms = mp_now_ms() - ts;
+	if (dj.threaded)
+		pthread_join(dj.th, NULL);
+	rep->dns_ms = dj.ms;
+	audit_dns_judge(rep, dj.result);
+	audit_dns_free(&dj.result);
+	mp_buf_free(&served);
+	if (host_checks) {
+		audit_host_judge_postfix(rep, pc, conf, po.timeout_ms);
+		audit_host_judge_preflight(rep, conf);
+	} else {
+		for (size_t i = 0; i < MP_ARRAY_SIZE(host_ids); i++)
+			audit_set(rep, host_ids[i], AUDIT_NOT_TESTED, "skipped (--no-host-checks)");
+	}
 }
 
 /*
@@ -139,266 +378,80 @@ store_result(const struct mp_conf *conf, struct audit_report *rep, const char *j
 	rep->stored = true;
 }
 
-int
-main(int argc, char **argv)
+/* Grades, stores and prints the report; returns the exit status. */
+static int
+report(const struct mp_conf *conf, const struct args *a, struct audit_report *rep,
+    unsigned long long t0)
 {
-	enum { OPT_HOST = 256, OPT_PORT, OPT_DOMAIN, OPT_PUBIP, OPT_SOURCE, OPT_JSON, OPT_FAIL,
-	    OPT_ZONES, OPT_RESOLVER, OPT_TIMEOUT, OPT_PFDIR, OPT_NOHOST, OPT_NOSTORE };
-	static const struct option longopts[] = {
-		{ "host", required_argument, NULL, OPT_HOST },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "domain", required_argument, NULL, OPT_DOMAIN },
-		{ "public-ip", required_argument, NULL, OPT_PUBIP },
-		{ "source", required_argument, NULL, OPT_SOURCE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "fail-under", required_argument, NULL, OPT_FAIL },
-		{ "config", required_argument, NULL, 'c' },
-		{ "dnsbl-zones", required_argument, NULL, OPT_ZONES },
-		{ "resolver", required_argument, NULL, OPT_RESOLVER },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "postfix-config", required_argument, NULL, OPT_PFDIR },
-		{ "no-host-checks", no_argument, NULL, OPT_NOHOST },
-		{ "no-store", no_argument, NULL, OPT_NOSTORE },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *host = NULL, *port = NULL, *domain = NULL, *pubip = NULL, *source = NULL;
-	const char *fail_under = NULL, *conf_path = NULL, *zones = NULL, *resolver = NULL;
-	const char *timeout = NULL, *pfdir = NULL;
-	bool json = false, host_checks = true, store = true;
-	int c, rc = 0;
-	struct mp_conf *conf;
-	char err[512], dom[MP_DOMAIN_MAX] = "", ip[64] = "", portbuf[16];
-	struct audit_postconf pc;
-	struct audit_report *rep;
-	struct mp_dns *dns;
-	struct mp_psl *psl;
-	struct mp_spf *spf;
-	struct mp_dmarc *dmarc;
-	unsigned long long t0 = mp_now_ms();
-
-	mp_log_open("mailposture-audit", true, LOG_MAIL);
-	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_HOST: host = optarg; break;
-		case OPT_PORT: port = optarg; break;
-		case OPT_DOMAIN: domain = optarg; break;
-		case OPT_PUBIP: pubip = optarg; break;
-		case OPT_SOURCE: source = optarg; break;
-		case OPT_JSON: json = true; break;
-		case OPT_FAIL: fail_under = optarg; break;
-		case 'c': conf_path = optarg; break;
-		case OPT_ZONES: zones = optarg; break;
-		case OPT_RESOLVER: resolver = optarg; break;
-		case OPT_TIMEOUT: timeout = optarg; break;
-		case OPT_PFDIR: pfdir = optarg; break;
-		case OPT_NOHOST: host_checks = false; break;
-		case OPT_NOSTORE: store = false; break;
-		case 'h': usage(); return 0;
-		case 'V': puts(PACKAGE_STRING); return 0;
-		default: usage_error("unknown option");
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument: %s", argv[optind]);
-
-	conf = mp_conf_load_or_defaults(conf_path, err, sizeof(err));
-	if (conf == NULL) {
-		fprintf(stderr, "mailposture-audit: %s\n", err);
-		return 2;
-	}
-	override(conf, "audit", "host", host);
-	override(conf, "audit", "port", port);
-	override(conf, "audit", "domain", domain);
-	override(conf, "audit", "public_ip", pubip);
-	override(conf, "audit", "source", source);
-	override(conf, "audit", "fail_under", fail_under);
-	override(conf, "audit", "dnsbl_zones", zones);
-	override(conf, "audit", "timeout", timeout);
-	override(conf, "dns", "resolver", resolver);
-
-	memset(&pc, 0, sizeof(pc));
-	if (host_checks)
-		(void)audit_postconf_read(pfdir, &pc);
-	else
-		snprintf(pc.err, sizeof(pc.err), "skipped (--no-host-checks)");
-
-	/* The domain: [audit] domain, else Postfix's mydomain. */
-	{
-		const char *d = mp_conf_str(conf, "audit", "domain");
-		const char *why;
-
-		if (*d == '\0' && pc.ok)
-			d = audit_postconf_get(&pc, "mydomain");
-		if (d != NULL && *d != '\0' && !mp_domain_normalize(d, strlen(d), dom, &why)) {
-			fprintf(stderr, "mailposture-audit: domain %s: %s\n", d, why);
-			mp_conf_unref(&conf);
-			audit_postconf_free(&pc);
-			return 2;
-		}
-	}
-
-	{
-		struct mp_dns_options dopt = { 0 };
-
-		dopt.upstream = mp_conf_str(conf, "dns", "resolver");
-		dopt.timeout_ms = (unsigned)mp_conf_int(conf, "dns", "timeout");
-		dopt.trust_anchor_file = mp_conf_str(conf, "dns", "trust_anchor_file");
-		if (dopt.trust_anchor_file[0] == '\0')
-			dopt.trust_anchor_file = NULL;
-		dns = mp_dns_new(&dopt, err, sizeof(err));
-		if (dns == NULL) {
-			fprintf(stderr, "mailposture-audit: resolver: %s\n", err);
-			mp_conf_unref(&conf);
-			audit_postconf_free(&pc);
-			return 2;
-		}
-	}
-	psl = mp_psl_load(mp_conf_str(conf, "policy", "psl_file"), err, sizeof(err));
-	mp_dmarc_library_init(mp_conf_str(conf, "policy", "psl_file"), err, sizeof(err));
-	spf = mp_spf_new(dns);
-	dmarc = mp_dmarc_new(dns, psl);
-
-	/* The public IP: [audit] public_ip, else the host if it is a public address. */
-	snprintf(ip, sizeof(ip), "%s", mp_conf_str(conf, "audit", "public_ip"));
-	if (ip[0] == '\0' && is_public_ip(mp_conf_str(conf, "audit", "host")))
-		snprintf(ip, sizeof(ip), "%s", mp_conf_str(conf, "audit", "host"));
-	if (ip[0] == '\0' && pc.ok) {
-		/* Else what myhostname resolves to, when that is public. */
-		const char *mh = audit_postconf_get(&pc, "myhostname");
-		struct mp_deadline dl;
-		struct mp_dns_result *res;
-
-		mp_deadline_set(&dl, 2000);
-		res = mp_dns_query(dns, &dl, mh, MP_DNS_A);
-		for (size_t i = 0; res->status == MP_DNS_OK && i < res->count; i++)
-			if (res->rr[i].type == MP_DNS_A && is_public_ip(res->rr[i].text)) {
-				snprintf(ip, sizeof(ip), "%s", res->rr[i].text);
-				break;
-			}
-		mp_dns_result_free(&res);
-	}
-
-	rep = xmalloc(sizeof(*rep));
-	audit_report_init(rep);
-	snprintf(rep->host, sizeof(rep->host), "%s", mp_conf_str(conf, "audit", "host"));
-	snprintf(portbuf, sizeof(portbuf), "%ld", mp_conf_int(conf, "audit", "port"));
-	snprintf(rep->port, sizeof(rep->port), "%s", portbuf);
-	snprintf(rep->domain, sizeof(rep->domain), "%s", dom);
-	snprintf(rep->public_ip, sizeof(rep->public_ip), "%s", ip);
-
-	{
-		unsigned timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout");
-		struct dns_thread_arg da;
-		struct mp_buf served = MP_BUF_INIT;
-		pthread_t th;
-		bool threaded;
-		struct audit_probe_opts po = {
-			.host = rep->host, .port = rep->port,
-			.source = mp_conf_str(conf, "audit", "source"),
-			.timeout_ms = timeout_ms,
-			.domain = dom,
-			.mynetworks = pc.ok ? audit_postconf_get(&pc, "mynetworks") : NULL,
-			.tls_name = pc.ok ? audit_postconf_get(&pc, "myhostname") : NULL,
-		};
-		unsigned long long ts;
-
-		if (pc.ok) {
-			static const char *const keys[] = { "mydestination", "relay_domains",
-			    "virtual_alias_domains", "virtual_mailbox_domains" };
-
-			for (size_t i = 0; i < MP_ARRAY_SIZE(keys); i++) {
-				const char *v = audit_postconf_get(&pc, keys[i]);
-
-				if (v != NULL)
-					mp_buf_printf(&served, "%s ", v);
-			}
-			po.served = mp_buf_str(&served);
-		}
-		memset(&da, 0, sizeof(da));
-		da.o.dns = dns;
-		da.o.spf = spf;
-		da.o.dmarc = dmarc;
-		da.o.psl = psl;
-		da.o.domain = dom;
-		da.o.public_ip = ip;
-		da.o.dnsbl_zones = mp_conf_str(conf, "audit", "dnsbl_zones");
-		da.o.timeout_ms = timeout_ms * 2;
-		if (po.source[0] == '\0')
-			po.source = NULL;
-		threaded = pthread_create(&th, NULL, dns_thread, &da) == 0;
-		if (!threaded)
-			dns_thread(&da);
-		ts = mp_now_ms();
-		audit_probe_smtp(rep, &po);
-		rep->smtp_ms = mp_now_ms() - ts;
-		if (threaded)
-			pthread_join(th, NULL);
-		rep->dns_ms = da.ms;
-
-		audit_dns_judge(rep, da.result);
-		{
-			char what[128];
-
-			if (!dom[0] && !ip[0])
-				audit_set(rep, CHK_RESOLVER, AUDIT_NOT_TESTED, "no lookups were made");
-			else if (audit_dns_resolver_answered(da.result, what, sizeof(what)))
-				audit_set(rep, CHK_RESOLVER, AUDIT_PASS, "the resolver answers (%s)", what);
-			else {
-				audit_set(rep, CHK_RESOLVER, AUDIT_FAIL, "the resolver does not answer: %s", what);
-				audit_fix(rep, CHK_RESOLVER, "Check [dns] resolver and /etc/resolv.conf; run a "
-				    "local validating resolver (unbound).");
-			}
-		}
-		audit_dns_free(&da.result);
-		mp_buf_free(&served);
-		if (host_checks) {
-			audit_host_judge_postfix(rep, &pc, conf, timeout_ms);
-			audit_host_judge_preflight(rep, conf);
-		} else {
-			static const enum audit_check_id ids[] = { CHK_POSTCONF, CHK_MILTER, CHK_PSL, CHK_REDIS };
-
-			for (size_t i = 0; i < MP_ARRAY_SIZE(ids); i++)
-				audit_set(rep, ids[i], AUDIT_NOT_TESTED, "skipped (--no-host-checks)");
-		}
-	}
+	const char *fu = mp_conf_str(conf, "audit", "fail_under");
+	struct mp_buf out = MP_BUF_INIT;
+	char *js;
 
 	audit_grade(rep);
 	rep->elapsed_ms = mp_now_ms() - t0;
-	{
-		struct mp_buf out = MP_BUF_INIT;
-		char *js = audit_render_json(rep);
-
-		if (store)
-			store_result(conf, rep, js);
-		if (json) {
-			mp_buf_puts(&out, js);
-			mp_buf_putc(&out, '\n');
-		} else {
-			audit_render_text(rep, &out);
-		}
-		free(js);
-		fwrite(out.data, 1, out.len, stdout);
-		mp_buf_free(&out);
+	js = audit_render_json(rep);
+	if (a->store)
+		store_result(conf, rep, js);
+	if (a->json) {
+		mp_buf_puts(&out, js);
+		mp_buf_putc(&out, '\n');
+	} else {
+		audit_render_text(rep, &out);
 	}
-	{
-		const char *fu = mp_conf_str(conf, "audit", "fail_under");
+	free(js);
+	fwrite(out.data, 1, out.len, stdout);
+	mp_buf_free(&out);
+	return output_status(*fu != '\0' && rep->score >= 0 &&
+	    audit_grade_rank(rep->grade) > audit_grade_rank(fu) ? 1 : 0);
+}
 
-		if (*fu != '\0' && rep->score >= 0 &&
-		    audit_grade_rank(rep->grade) > audit_grade_rank(fu))
-			rc = 1;
-	}
-	if (fflush(stdout) != 0)
-		rc = 2;
+/* Everything after the configuration: the exit status. */
+static int
+run_audit(struct mp_conf *conf, const struct args *a, const struct audit_postconf *pc,
+    unsigned long long t0)
+{
+	struct audit_report *rep;
+	struct mp_evaluator *ev;
+	char dom[MP_DOMAIN_MAX] = "";
+	int rc;
 
+	if (!mail_domain(conf, pc, dom) || !evaluator(conf, &ev))
+		return 2;
+	rep = xmalloc(sizeof(*rep));
+	audit_report_init(rep);
+	snprintf(rep->host, sizeof(rep->host), "%s", mp_conf_str(conf, "audit", "host"));
+	snprintf(rep->port, sizeof(rep->port), "%ld", mp_conf_int(conf, "audit", "port"));
+	snprintf(rep->domain, sizeof(rep->domain), "%s", dom);
+	public_ip(conf, pc, mp_evaluator_dns(ev), rep->public_ip, sizeof(rep->public_ip));
+	run_checks(rep, conf, pc, ev, a->host_checks);
+	rc = report(conf, a, rep, t0);
 	audit_report_clear(rep);
 	free(rep);
+	mp_evaluator_free(&ev);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned long long t0 = mp_now_ms();
+	struct args a;
+	struct mp_conf *conf;
+	struct audit_postconf pc;
+	int rc;
+
+	mp_log_open("mailposture-audit", true, LOG_MAIL);
+	if ((rc = parse_args(argc, argv, &a)) != ARGS_RUN)
+		return rc;
+	if ((conf = load_conf(&a)) == NULL)
+		return 2;
+	memset(&pc, 0, sizeof(pc));
+	if (a.host_checks)
+		(void)audit_postconf_read(a.pfdir, &pc);
+	else
+		snprintf(pc.err, sizeof(pc.err), "skipped (--no-host-checks)");
+	rc = run_audit(conf, &a, &pc, t0);
 	audit_postconf_free(&pc);
-	mp_dmarc_free(&dmarc);
-	mp_spf_free(&spf);
-	mp_psl_free(&psl);
-	mp_dns_free(&dns);
 	mp_conf_unref(&conf);
 	return rc;
 }

@@ -3,7 +3,8 @@
  * functions (tested by tables in tests/unit/test_audit_probe.c); the
  * probe itself runs its sessions in parallel threads, each on its own
  * connection so that one server's error limits never spill into the
- * next test.
+ * next test. probe_parse.c reads replies and settings, probe.c runs the
+ * sessions, probe_judge.c turns what they saw into checks.
  */
 #ifndef MP_AUDIT_PROBE_H
 #define MP_AUDIT_PROBE_H

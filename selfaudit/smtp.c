@@ -2,7 +2,7 @@
  * smtp: the audit's SMTP client. Non-blocking sockets and poll(), so that
  * the time bound holds for plaintext and TLS alike; a reply must arrive
  * whole before its deadline, which also defeats a server that trickles
- * one byte a second.
+ * one byte a second. The STARTTLS upgrade is smtp_tls.c.
  */
 #include "config.h"
 
@@ -20,22 +20,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
-#include "smtp.h"
+#include "smtp_int.h"
 
-struct smtp_conn {
-	int fd;
-	unsigned timeout_ms;
-	SSL_CTX *ctx;
-	SSL *ssl;
-	X509 *peer;
-	char in[SMTP_BUF_MAX];
-	size_t inlen;
-	char err[256];
-	char local[INET6_ADDRSTRLEN + 8];
-	char remote[INET6_ADDRSTRLEN + 8];
-};
 
 const char *
 smtp_err_str(enum smtp_err e)
@@ -75,6 +62,16 @@ smtp_reply_print(const struct smtp_reply *r, struct mp_buf *out, size_t max)
 			mp_buf_puts(out, " / ");
 		mp_buf_printf(out, "%d ", r->code);
 		mp_printable(out, r->line[i], strlen(r->line[i]), max);
+	}
+}
+
+void
+smtp_reply_text(const struct smtp_reply *r, struct mp_buf *out)
+{
+	for (size_t i = 0; i < r->nlines; i++) {
+		if (i > 0)
+			mp_buf_puts(out, " / ");
+		mp_buf_puts(out, r->line[i]);
 	}
 }
 
@@ -166,11 +163,8 @@ toolong:
 	return SMTP_PARSE_TOOLONG;
 }
 
-static void
-seterr(struct smtp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-seterr(struct smtp_conn *c, const char *fmt, ...)
+void
+smtp_seterr(struct smtp_conn *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -183,6 +177,13 @@ const char *
 smtp_error(const struct smtp_conn *c)
 {
 	return c->err;
+}
+
+enum smtp_err
+smtp_timed_out(struct smtp_conn *c, const char *what)
+{
+	smtp_seterr(c, "%s within %u ms", what, c->timeout_ms);
+	return SMTP_ERR_TIMEOUT;
 }
 
 static void
@@ -213,13 +214,96 @@ wait_fd(int fd, short events, const struct mp_deadline *dl)
 	return n > 0;
 }
 
+enum tls_result
+smtp_tls_call(struct smtp_conn *c, enum tls_op op, void *buf, int len, const struct mp_deadline *dl,
+    int *n_r, int *sslerr_r)
+{
+	for (;;) {
+		int r = 0, e;
+
+		switch (op) {
+		case TLS_OP_CONNECT:
+			r = SSL_connect(c->ssl);
+			break;
+		case TLS_OP_READ:
+			r = SSL_read(c->ssl, buf, len);
+			break;
+		case TLS_OP_WRITE:
+			r = SSL_write(c->ssl, buf, len);
+			break;
+		}
+		if (r > 0) {
+			*n_r = r;
+			return TLS_DONE;
+		}
+		*sslerr_r = e = SSL_get_error(c->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return TLS_FAILED;
+		if (!wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, dl))
+			return TLS_TIMEOUT;
+	}
+}
+
+/* Binds fd to the source address in family af. False + the reason in last. */
+static bool
+bind_source(int fd, int af, const char *source, char *last, size_t lastlen)
+{
+	struct addrinfo sh, *sres = NULL;
+	bool ok;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.ai_family = af;
+	sh.ai_socktype = SOCK_STREAM;
+	sh.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	ok = getaddrinfo(source, NULL, &sh, &sres) == 0 &&
+	    bind(fd, sres->ai_addr, sres->ai_addrlen) == 0;
+	if (!ok)
+		snprintf(last, lastlen, "cannot bind to source %s: %s", source,
+		    sres ? strerror(errno) : "not an address of this family");
+	if (sres)
+		freeaddrinfo(sres);
+	return ok;
+}
+
+/* Connects a non-blocking socket to one address: the fd, or -1 + the reason in last. */
+static int
+connect_one(const struct addrinfo *ai, const char *source, const struct mp_deadline *dl,
+    char *last, size_t lastlen)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+	if (fd < 0)
+		return -1;
+	if (source != NULL && *source != '\0' && !bind_source(fd, ai->ai_family, source, last, lastlen)) {
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, dl)) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+			return fd;
+		snprintf(last, lastlen, "%s", strerror(soerr));
+	} else {
+		snprintf(last, lastlen, "%s", errno == EINPROGRESS ? "connect timed out" : strerror(errno));
+	}
+	close(fd);
+	return -1;
+}
+
 struct smtp_conn *
 smtp_connect(const char *host, const char *port, const char *source, unsigned timeout_ms,
     char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
+	struct addrinfo hints, *res = NULL;
 	struct smtp_conn *c;
 	struct mp_deadline dl;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	int rc, fd = -1;
 	char last[200] = "no address";
 
@@ -232,46 +316,8 @@ smtp_connect(const char *host, const char *port, const char *source, unsigned ti
 		return NULL;
 	}
 	mp_deadline_set(&dl, timeout_ms);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (source != NULL && *source != '\0') {
-			struct addrinfo sh, *sres = NULL;
-
-			memset(&sh, 0, sizeof(sh));
-			sh.ai_family = ai->ai_family;
-			sh.ai_socktype = SOCK_STREAM;
-			sh.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-			if (getaddrinfo(source, NULL, &sh, &sres) != 0 ||
-			    bind(fd, sres->ai_addr, sres->ai_addrlen) != 0) {
-				snprintf(last, sizeof(last), "cannot bind to source %s: %s", source,
-				    sres ? strerror(errno) : "not an address of this family");
-				if (sres)
-					freeaddrinfo(sres);
-				close(fd);
-				fd = -1;
-				continue;
-			}
-			freeaddrinfo(sres);
-		}
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, &dl)) {
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
-
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-				break;
-			snprintf(last, sizeof(last), "%s", strerror(soerr));
-		} else {
-			snprintf(last, sizeof(last), "%s",
-			    errno == EINPROGRESS ? "connect timed out" : strerror(errno));
-		}
-		close(fd);
-		fd = -1;
-	}
+	for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+		fd = connect_one(ai, source, &dl, last, sizeof(last));
 	freeaddrinfo(res);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s port %s: %s", host, port, last);
@@ -280,16 +326,11 @@ smtp_connect(const char *host, const char *port, const char *source, unsigned ti
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
-	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-
-		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-			addr_text(&ss, c->local, sizeof(c->local));
-		sl = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-			addr_text(&ss, c->remote, sizeof(c->remote));
-	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		addr_text(&ss, c->local, sizeof(c->local));
+	sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		addr_text(&ss, c->remote, sizeof(c->remote));
 	return c;
 }
 
@@ -324,6 +365,35 @@ smtp_close(struct smtp_conn **cp)
 	*cp = NULL;
 }
 
+
+static enum smtp_err
+fill_tls(struct smtp_conn *c, size_t room, const struct mp_deadline *dl)
+{
+	char e[160];
+	int n = 0, sslerr = 0;
+
+	switch (smtp_tls_call(c, TLS_OP_READ, c->in + c->inlen, (int)room, dl, &n, &sslerr)) {
+	case TLS_DONE:
+		c->inlen += (size_t)n;
+		return SMTP_OK;
+	case TLS_TIMEOUT:
+		return smtp_timed_out(c, "no complete reply");
+	case TLS_FAILED:
+		break;
+	}
+	if (sslerr == SSL_ERROR_ZERO_RETURN) {
+		smtp_seterr(c, "TLS session closed by the server");
+		return SMTP_ERR_CLOSED;
+	}
+	if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		smtp_seterr(c, "connection closed inside TLS");
+		return SMTP_ERR_CLOSED;
+	}
+	ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+	smtp_seterr(c, "TLS read: %s", e);
+	return SMTP_ERR_TLS;
+}
+
 /* Reads what is available into the buffer, waiting until the deadline. */
 static enum smtp_err
 fill(struct smtp_conn *c, const struct mp_deadline *dl)
@@ -331,67 +401,31 @@ fill(struct smtp_conn *c, const struct mp_deadline *dl)
 	size_t room = sizeof(c->in) - c->inlen;
 
 	if (room == 0) {
-		seterr(c, "more than %zu bytes without a complete reply", sizeof(c->in));
+		smtp_seterr(c, "more than %zu bytes without a complete reply", sizeof(c->in));
 		return SMTP_ERR_TOOLONG;
 	}
+	if (c->ssl != NULL)
+		return fill_tls(c, room, dl);
 	for (;;) {
-		ssize_t n;
+		ssize_t n = read(c->fd, c->in + c->inlen, room);
 
-		if (c->ssl != NULL) {
-			int r = SSL_read(c->ssl, c->in + c->inlen, (int)room);
-
-			if (r > 0) {
-				c->inlen += (size_t)r;
-				return SMTP_OK;
-			}
-			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ:
-				if (!wait_fd(c->fd, POLLIN, dl))
-					goto timeout;
-				continue;
-			case SSL_ERROR_WANT_WRITE:
-				if (!wait_fd(c->fd, POLLOUT, dl))
-					goto timeout;
-				continue;
-			case SSL_ERROR_ZERO_RETURN:
-				seterr(c, "TLS session closed by the server");
-				return SMTP_ERR_CLOSED;
-			case SSL_ERROR_SYSCALL:
-				if (ERR_peek_error() == 0) {
-					seterr(c, "connection closed inside TLS");
-					return SMTP_ERR_CLOSED;
-				}
-				/* FALLTHROUGH */
-			default: {
-				char e[160];
-
-				ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-				seterr(c, "TLS read: %s", e);
-				return SMTP_ERR_TLS;
-			}
-			}
-		}
-		n = read(c->fd, c->in + c->inlen, room);
 		if (n > 0) {
 			c->inlen += (size_t)n;
 			return SMTP_OK;
 		}
 		if (n == 0) {
-			seterr(c, "connection closed by the server");
+			smtp_seterr(c, "connection closed by the server");
 			return SMTP_ERR_CLOSED;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			seterr(c, "read: %s", strerror(errno));
+			smtp_seterr(c, "read: %s", strerror(errno));
 			return errno == ECONNRESET ? SMTP_ERR_CLOSED : SMTP_ERR_IO;
 		}
 		if (!wait_fd(c->fd, POLLIN, dl))
-			goto timeout;
+			return smtp_timed_out(c, "no complete reply");
 	}
-timeout:
-	seterr(c, "no complete reply within %u ms", c->timeout_ms);
-	return SMTP_ERR_TIMEOUT;
 }
 
 enum smtp_err
@@ -414,13 +448,13 @@ smtp_read_reply(struct smtp_conn *c, struct smtp_reply *r)
 		case SMTP_PARSE_GARBAGE: {
 			struct mp_buf b = MP_BUF_INIT;
 
-			mp_printable(&b, c->in, c->inlen, 80);
-			seterr(c, "%s: \"%s\"", why, mp_buf_str(&b));
+			mp_printable(&b, c->in, c->inlen, MP_SHOW_TERM);
+			smtp_seterr(c, "%s: \"%s\"", why, mp_buf_str(&b));
 			mp_buf_free(&b);
 			return SMTP_ERR_GARBAGE;
 		}
 		case SMTP_PARSE_TOOLONG:
-			seterr(c, "%s", why);
+			smtp_seterr(c, "%s", why);
 			return SMTP_ERR_TOOLONG;
 		case SMTP_PARSE_MORE:
 			break;
@@ -430,6 +464,31 @@ smtp_read_reply(struct smtp_conn *c, struct smtp_reply *r)
 	}
 }
 
+/* Writes data[0..len) inside TLS. */
+static enum smtp_err
+send_tls(struct smtp_conn *c, const char *data, size_t len, const struct mp_deadline *dl)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		int n = 0, sslerr;
+
+		/* SSL_write only reads the buffer. */
+		switch (smtp_tls_call(c, TLS_OP_WRITE, (void *)(data + off), (int)(len - off), dl, &n,
+		    &sslerr)) {
+		case TLS_DONE:
+			off += (size_t)n;
+			break;
+		case TLS_TIMEOUT:
+			return smtp_timed_out(c, "could not send");
+		case TLS_FAILED:
+			smtp_seterr(c, "TLS write failed");
+			return SMTP_ERR_TLS;
+		}
+	}
+	return SMTP_OK;
+}
+
 enum smtp_err
 smtp_send(struct smtp_conn *c, const char *data, size_t len)
 {
@@ -437,49 +496,26 @@ smtp_send(struct smtp_conn *c, const char *data, size_t len)
 	size_t off = 0;
 
 	mp_deadline_set(&dl, c->timeout_ms);
+	if (c->ssl != NULL)
+		return send_tls(c, data, len, &dl);
 	while (off < len) {
-		if (c->ssl != NULL) {
-			int r = SSL_write(c->ssl, data + off, (int)(len - off));
+		ssize_t n = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
 
-			if (r > 0) {
-				off += (size_t)r;
-				continue;
-			}
-			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ:
-				if (!wait_fd(c->fd, POLLIN, &dl))
-					goto timeout;
-				continue;
-			case SSL_ERROR_WANT_WRITE:
-				if (!wait_fd(c->fd, POLLOUT, &dl))
-					goto timeout;
-				continue;
-			default:
-				seterr(c, "TLS write failed");
-				return SMTP_ERR_TLS;
-			}
-		} else {
-			ssize_t n = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
-
-			if (n > 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				if (!wait_fd(c->fd, POLLOUT, &dl))
-					goto timeout;
-				continue;
-			}
-			seterr(c, "write: %s", n < 0 ? strerror(errno) : "nothing written");
-			return (errno == EPIPE || errno == ECONNRESET) ? SMTP_ERR_CLOSED : SMTP_ERR_IO;
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
 		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!wait_fd(c->fd, POLLOUT, &dl))
+				return smtp_timed_out(c, "could not send");
+			continue;
+		}
+		smtp_seterr(c, "write: %s", n < 0 ? strerror(errno) : "nothing written");
+		return (errno == EPIPE || errno == ECONNRESET) ? SMTP_ERR_CLOSED : SMTP_ERR_IO;
 	}
 	return SMTP_OK;
-timeout:
-	seterr(c, "could not send within %u ms", c->timeout_ms);
-	return SMTP_ERR_TIMEOUT;
 }
 
 enum smtp_err
@@ -495,209 +531,4 @@ smtp_command(struct smtp_conn *c, const char *line, struct smtp_reply *r)
 		return e;
 	}
 	return smtp_read_reply(c, r);
-}
-
-static void
-name_text(X509_NAME *n, char *out, size_t outlen)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p;
-	long len;
-	struct mp_buf pb = MP_BUF_INIT;
-
-	out[0] = '\0';
-	if (b == NULL)
-		return;
-	X509_NAME_print_ex(b, n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
-	len = BIO_get_mem_data(b, &p);
-	if (len > 0) {
-		mp_printable(&pb, p, (size_t)len, outlen - 8);
-		mp_strlcpy(out, mp_buf_str(&pb), outlen);
-	}
-	mp_buf_free(&pb);
-	BIO_free(b);
-}
-
-static void
-cert_info(struct smtp_conn *c, struct smtp_tls_info *info)
-{
-	X509 *x = c->peer;
-	STACK_OF(X509) *chain;
-	const ASN1_TIME *na;
-	GENERAL_NAMES *gens;
-	int days = 0, secs = 0;
-
-	snprintf(info->protocol, sizeof(info->protocol), "%s", SSL_get_version(c->ssl));
-	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(c->ssl));
-	info->bits = SSL_get_cipher_bits(c->ssl, NULL);
-	info->verify = SSL_get_verify_result(c->ssl);
-	snprintf(info->verify_str, sizeof(info->verify_str), "%s",
-	    X509_verify_cert_error_string(info->verify));
-	if (x == NULL) {
-		snprintf(info->verify_str, sizeof(info->verify_str), "no certificate");
-		return;
-	}
-	name_text(X509_get_subject_name(x), info->subject, sizeof(info->subject));
-	name_text(X509_get_issuer_name(x), info->issuer, sizeof(info->issuer));
-	info->self_signed = X509_check_issued(x, x) == X509_V_OK;
-	na = X509_get0_notAfter(x);
-	if (na != NULL) {
-		BIO *b = BIO_new(BIO_s_mem());
-		char *p;
-		long len;
-
-		if (b != NULL) {
-			ASN1_TIME_print(b, na);
-			len = BIO_get_mem_data(b, &p);
-			if (len > 0)
-				snprintf(info->not_after, sizeof(info->not_after), "%.*s",
-				    (int)(len < 60 ? len : 60), p);
-			BIO_free(b);
-		}
-		if (ASN1_TIME_diff(&days, &secs, NULL, na))
-			info->days_left = days;
-		info->expired = X509_cmp_current_time(na) < 0;
-	}
-	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	if (gens != NULL) {
-		struct mp_buf nb = MP_BUF_INIT;
-
-		for (int i = 0; i < sk_GENERAL_NAME_num(gens) && i < 20; i++) {
-			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-
-			if (g->type != GEN_DNS)
-				continue;
-			if (nb.len > 0)
-				mp_buf_putc(&nb, ' ');
-			mp_printable(&nb, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-			    (size_t)ASN1_STRING_length(g->d.dNSName), 100);
-		}
-		mp_strlcpy(info->names, mp_buf_str(&nb), sizeof(info->names));
-		mp_buf_free(&nb);
-		GENERAL_NAMES_free(gens);
-	}
-	chain = SSL_get_peer_cert_chain(c->ssl);
-	info->chain_len = chain ? sk_X509_num(chain) : 0;
-	{
-		struct mp_buf cb = MP_BUF_INIT;
-
-		for (int i = 0; i < info->chain_len && i < 5; i++) {
-			char s[256];
-
-			name_text(X509_get_subject_name(sk_X509_value(chain, i)), s, sizeof(s));
-			if (i > 0)
-				mp_buf_puts(&cb, " <- ");
-			mp_buf_puts(&cb, s);
-		}
-		mp_strlcpy(info->chain, mp_buf_str(&cb), sizeof(info->chain));
-		mp_buf_free(&cb);
-	}
-}
-
-enum smtp_err
-smtp_starttls(struct smtp_conn *c, const char *sni, bool inject,
-    struct smtp_reply *reply_r, size_t *leftover_r, bool *injected_r,
-    struct smtp_tls_info *info)
-{
-	static const char cmd_inject[] = "STARTTLS\r\nNOOP\r\n";
-	static const char cmd_plain[] = "STARTTLS\r\n";
-	struct mp_deadline dl;
-	enum smtp_err e;
-
-	memset(info, 0, sizeof(*info));
-	*leftover_r = 0;
-	*injected_r = false;
-	e = inject ? smtp_send(c, cmd_inject, sizeof(cmd_inject) - 1) :
-	    smtp_send(c, cmd_plain, sizeof(cmd_plain) - 1);
-	if (e != SMTP_OK)
-		return e;
-	if ((e = smtp_read_reply(c, reply_r)) != SMTP_OK)
-		return e;
-	if (reply_r->code != 220) {
-		seterr(c, "STARTTLS refused");
-		return SMTP_OK;     /* the caller reads the code */
-	}
-	/* Anything already buffered came in plaintext after the 220. */
-	*leftover_r = c->inlen;
-	c->inlen = 0;
-
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (c->ctx == NULL || (c->ssl = SSL_new(c->ctx)) == NULL) {
-		seterr(c, "cannot create a TLS context");
-		return SMTP_ERR_IO;
-	}
-	SSL_CTX_set_default_verify_paths(c->ctx);
-	/* Verification is reported, never enforced: we want to see the
-	 * certificate even when it is bad. */
-	SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
-	SSL_set_min_proto_version(c->ssl, TLS1_VERSION);
-	if (sni != NULL && *sni != '\0')
-		SSL_set_tlsext_host_name(c->ssl, sni);
-	SSL_set_fd(c->ssl, c->fd);
-	mp_deadline_set(&dl, c->timeout_ms);
-	for (;;) {
-		int r = SSL_connect(c->ssl);
-
-		if (r == 1)
-			break;
-		switch (SSL_get_error(c->ssl, r)) {
-		case SSL_ERROR_WANT_READ:
-			if (!wait_fd(c->fd, POLLIN, &dl))
-				goto timeout;
-			continue;
-		case SSL_ERROR_WANT_WRITE:
-			if (!wait_fd(c->fd, POLLOUT, &dl))
-				goto timeout;
-			continue;
-		default: {
-			char es[160];
-			unsigned long code = ERR_get_error();
-
-			if (code != 0)
-				ERR_error_string_n(code, es, sizeof(es));
-			else
-				snprintf(es, sizeof(es), "connection closed during the handshake");
-			seterr(c, "TLS handshake: %s", es);
-			ERR_clear_error();
-			return SMTP_ERR_TLS;
-		}
-		}
-	}
-	c->peer = SSL_get1_peer_certificate(c->ssl);
-	cert_info(c, info);
-	if (inject) {
-		/* A safe server discarded the NOOP; a vulnerable one answers it
-		 * now, before we have said anything inside TLS. */
-		struct mp_deadline wait;
-
-		mp_deadline_set(&wait, 300);
-		while (c->inlen == 0 && SSL_pending(c->ssl) == 0 && !mp_deadline_expired(&wait)) {
-			int r = SSL_read(c->ssl, c->in, (int)sizeof(c->in));
-
-			if (r > 0) {
-				c->inlen = (size_t)r;
-				break;
-			}
-			if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
-				break;
-			if (!wait_fd(c->fd, POLLIN, &wait))
-				break;
-		}
-		if (c->inlen > 0) {
-			*injected_r = true;
-			c->inlen = 0;   /* the stray reply would desynchronise us */
-		}
-	}
-	return SMTP_OK;
-timeout:
-	seterr(c, "TLS handshake did not finish within %u ms", c->timeout_ms);
-	return SMTP_ERR_TIMEOUT;
-}
-
-bool
-smtp_tls_name_matches(const struct smtp_conn *c, const char *name)
-{
-	if (c->peer == NULL || name == NULL || *name == '\0')
-		return false;
-	return X509_check_host(c->peer, name, strlen(name), 0, NULL) == 1;
 }

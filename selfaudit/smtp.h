@@ -40,6 +40,8 @@ struct smtp_reply {
 void smtp_reply_clear(struct smtp_reply *r);
 /* The reply as printable text, lines joined by " / ", capped at max bytes. */
 void smtp_reply_print(const struct smtp_reply *r, struct mp_buf *out, size_t max);
+/* The reply's text as sent, without the codes, lines joined by " / ". */
+void smtp_reply_text(const struct smtp_reply *r, struct mp_buf *out);
 
 enum smtp_parse {
 	SMTP_PARSE_OK,       /* one complete reply in r, *used_r bytes consumed */

@@ -139,6 +139,12 @@ START_TEST(ehlo_keywords)
 	ck_assert_uint_eq(e.size, 0);
 	ck_assert_ptr_null(strchr(e.keywords, '\x7f'));
 
+	/* Each flag keyword sets its own flag only, whatever its case. */
+	parse_ehlo("250-x\r\n250-vrfy\r\n250-Etrn\r\n250-SMTPUTF8\r\n250-chunking\r\n250 DSN\r\n", &e);
+	ck_assert(e.vrfy && e.etrn && e.smtputf8 && e.chunking && e.dsn);
+	ck_assert(!e.starttls && !e.pipelining && !e.eightbitmime && !e.xclient && !e.has_size);
+	ck_assert_str_eq(e.keywords, "VRFY ETRN SMTPUTF8 CHUNKING DSN");
+
 	/* A refusal is not an EHLO reply. */
 	parse_ehlo("502 5.5.2 Error: command not recognized\r\n", &e);
 	ck_assert(!e.valid);

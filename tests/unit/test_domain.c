@@ -402,6 +402,51 @@ START_TEST(sub_or_same)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	bool ok;
+	const char *local, *domain;
+	bool exact, bad_domain;
+} senders[] = {
+	{ "example.com", true, "", "example.com", false, false },
+	{ "@Example.COM", true, "", "example.com", true, false },
+	{ "bounce@mail.example.com", true, "bounce", "mail.example.com", true, false },
+	{ "a+b.c@example.org", true, "a+b.c", "example.org", true, false },
+	{ "user@@example.com", false, NULL, NULL, false, false },
+	{ "us er@example.com", false, NULL, NULL, false, false },
+	{ "caf\xc3\xa9@example.com", false, NULL, NULL, false, false },
+	{ "0123456789012345678901234567890123456789012345678901234567890123@example.com",
+	  true, "0123456789012345678901234567890123456789012345678901234567890123",
+	  "example.com", true, false },
+	{ "01234567890123456789012345678901234567890123456789012345678901234@example.com",
+	  false, NULL, NULL, false, false },
+	{ "@example", false, NULL, NULL, false, true },
+	{ "user@", false, NULL, NULL, false, true },
+	{ "", false, NULL, NULL, false, true },
+	{ "bad..example.com", false, NULL, NULL, false, true },
+};
+
+START_TEST(sender_patterns)
+{
+	struct mp_sender_pattern sp;
+	const char *why = NULL;
+	bool bad_domain = !senders[_i].bad_domain;
+	bool ok = mp_sender_pattern_parse(senders[_i].in, strlen(senders[_i].in), &sp,
+	    &bad_domain, &why);
+
+	ck_assert_msg(ok == senders[_i].ok, "%s: %s", senders[_i].in, ok ? "accepted" : why);
+	if (!ok) {
+		ck_assert_ptr_nonnull(why);
+		ck_assert_msg(bad_domain == senders[_i].bad_domain, "%s: blamed the %s",
+		    senders[_i].in, bad_domain ? "domain" : "local part");
+		return;
+	}
+	ck_assert_str_eq(sp.local, senders[_i].local);
+	ck_assert_str_eq(sp.domain, senders[_i].domain);
+	ck_assert(sp.exact == senders[_i].exact);
+}
+END_TEST
+
 Suite *
 make_suite(void)
 {
@@ -418,6 +463,7 @@ make_suite(void)
 	tcase_add_test(tc, psl_load_errors);
 	tcase_add_test_raise_signal(tc, org_domain_without_psl_aborts, SIGABRT);
 	tcase_add_loop_test(tc, sub_or_same, 0, (int)MP_ARRAY_SIZE(subs));
+	tcase_add_loop_test(tc, sender_patterns, 0, (int)MP_ARRAY_SIZE(senders));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -105,6 +105,26 @@ static const struct {
 	{ "", "not an IPv4 or IPv6 address" },
 };
 
+/* IPv4 whichever way it is written; an IPv6 address near the mapped range is not. */
+START_TEST(ipv4_either_way)
+{
+	static const struct {
+		const char *s;
+		bool v4;
+	} t[] = {
+		{ "192.0.2.1", true }, { "::ffff:192.0.2.1", true }, { "::FFFF:c000:201", true },
+		{ "2001:db8::1", false }, { "::1", false }, { "::fffe:192.0.2.1", false },
+		{ "::192.0.2.1", false }, { "64:ff9b::192.0.2.1", false },
+	};
+	struct mp_netaddr a;
+
+	for (size_t i = 0; i < MP_ARRAY_SIZE(t); i++) {
+		ck_assert_msg(mp_netaddr_parse(t[i].s, strlen(t[i].s), &a), "%s", t[i].s);
+		ck_assert_msg(mp_netaddr_is_ipv4(&a) == t[i].v4, "%s", t[i].s);
+	}
+}
+END_TEST
+
 START_TEST(prefix_table)
 {
 	struct mp_netprefix p;
@@ -382,6 +402,7 @@ make_suite(void)
 
 	tcase_add_loop_test(tc, addr_table, 0, (int)MP_ARRAY_SIZE(addrs));
 	tcase_add_test(tc, addr_length_counts);
+	tcase_add_test(tc, ipv4_either_way);
 	tcase_add_loop_test(tc, prefix_table, 0, (int)MP_ARRAY_SIZE(prefixes));
 	tcase_add_test(tc, prefix_matches);
 	tcase_add_loop_test(tc, port_table, 0, (int)MP_ARRAY_SIZE(ports));

@@ -507,15 +507,13 @@ END_TEST
 
 /* ---- the script -------------------------------------------------------- */
 
-START_TEST(script_counters_and_ttls)
+/* What the checks read back: a pass, a double fail, no DMARC record. */
+static void
+submit_three(struct mp_store *s)
 {
-	struct mp_store *s = store_on(port_a, NULL);
-	redisContext *c = raw_connect(port_a, NULL);
 	struct mp_store_record r;
 	struct mp_store_stats st;
-	char *v;
 
-	flushall(c);
 	mk(&r, "a.example.com", "example.com", "Q1", "192.0.2.10", MP_SPF_PASS, MP_DMARC_PASS, T0);
 	r.posture_score = 85;
 	mp_strlcpy(r.posture_grade, "A-", sizeof(r.posture_grade));
@@ -531,8 +529,14 @@ START_TEST(script_counters_and_ttls)
 	mp_store_get_stats(s, &st);
 	ck_assert_uint_eq(st.written, 3);
 	ck_assert_uint_eq(st.failed, 0);
+}
 
+static void
+check_domain_hash(redisContext *c)
+{
 	const char *dk = "mp:d:{example.com}:a.example.com";
+	char *v;
+
 	ck_assert_int_eq(hget_int(c, dk, "total"), 3);
 	ck_assert_int_eq(hget_int(c, dk, "spf_pass"), 1);
 	ck_assert_int_eq(hget_int(c, dk, "spf_fail"), 2);
@@ -555,8 +559,13 @@ START_TEST(script_counters_and_ttls)
 	v = hget_str(c, dk, "org");
 	ck_assert_str_eq(v, "example.com");
 	free(v);
+}
 
+static void
+check_day_keys(redisContext *c)
+{
 	struct mp_store_counts n = day_counts(c, "mp:dd:{example.com}:a.example.com:" DAY0);
+
 	ck_assert_int_eq(n.total, 3);
 	ck_assert_int_eq(n.dmarc_fail, 1);
 	ck_assert_int_eq(n.spf_fail, 2);
@@ -575,8 +584,14 @@ START_TEST(script_counters_and_ttls)
 	ck_assert_int_eq(hget_int(c, "mp:ip:192.0.2.10:" DAY0, "a.example.com|pass|pass"), 1);
 	ck_assert_int_eq(hget_int(c, "mp:ip:192.0.2.10:" DAY0, "a.example.com|softfail|none"), 1);
 	ck_assert_int_eq(hget_int(c, "mp:ip:198.51.100.7:" DAY0, "a.example.com|fail|fail"), 1);
+}
 
+static void
+check_message_keys(redisContext *c)
+{
 	const char *mk2 = "mp:m:{example.com}:mx1.example.org:Q2";
+	char *v;
+
 	v = msg_field(c, mk2, "spf");
 	ck_assert_str_eq(v, "fail");
 	free(v);
@@ -596,8 +611,12 @@ START_TEST(script_counters_and_ttls)
 	ck_assert_uint_eq(l->elements, 3);
 	ck_assert_str_eq(l->element[0]->str, "mp:m:{example.com}:mx1.example.org:Q3");
 	freeReplyObject(l);
+}
 
-	/* Every key has a TTL, within the configured bounds. */
+/* Every key has a TTL, within the configured bounds. */
+static void
+check_ttls(redisContext *c)
+{
 	static const struct {
 		const char *key;
 		long long max;
@@ -624,6 +643,19 @@ START_TEST(script_counters_and_ttls)
 		ck_assert_msg(key_ttl(c, all->element[i]->str) > 0, "%s has no TTL",
 		    all->element[i]->str);
 	freeReplyObject(all);
+}
+
+START_TEST(script_counters_and_ttls)
+{
+	struct mp_store *s = store_on(port_a, NULL);
+	redisContext *c = raw_connect(port_a, NULL);
+
+	flushall(c);
+	submit_three(s);
+	check_domain_hash(c);
+	check_day_keys(c);
+	check_message_keys(c);
+	check_ttls(c);
 	redisFree(c);
 	mp_store_free(&s);
 }

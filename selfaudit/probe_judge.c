@@ -1,0 +1,525 @@
+/*
+ * probe_judge: the SMTP checks, judged from what the sessions recorded.
+ * audit_judge_lookup and audit_judge_relay are the comparisons (pure,
+ * tested by tables); the rest turns one run into findings, evidence and
+ * fixes.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe_int.h"
+
+/* The reply text with every occurrence of arg replaced by "*". */
+static void
+normalise(const char *text, const char *arg, struct mp_buf *out)
+{
+	size_t al = strlen(arg);
+
+	for (const char *p = text; *p != '\0';) {
+		if (al > 0 && mp_strncasecmp(p, arg, al) == 0) {
+			mp_buf_putc(out, '*');
+			p += al;
+		} else {
+			mp_buf_putc(out, *p++);
+		}
+	}
+}
+
+static char *
+answer_key(const struct audit_answer *a)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	mp_buf_printf(&b, "%d ", a->code);
+	normalise(a->text ? a->text : "", a->arg, &b);
+	return mp_buf_steal(&b);
+}
+
+/* The answer to the random names (NULL: none); *disagree when they differ. */
+static char *
+random_key(const struct audit_answer *a, size_t n, size_t *nrandom, bool *disagree)
+{
+	char *base = NULL;
+
+	*nrandom = 0;
+	*disagree = false;
+	for (size_t i = 0; i < n; i++) {
+		char *k;
+
+		if (a[i].real || a[i].err != SMTP_OK)
+			continue;
+		k = answer_key(&a[i]);
+		(*nrandom)++;
+		if (base == NULL) {
+			base = k;
+		} else {
+			if (strcmp(k, base) != 0)
+				*disagree = true;
+			free(k);
+		}
+	}
+	return base;
+}
+
+enum audit_status
+audit_judge_lookup(const char *cmd, const struct audit_answer *a, size_t n,
+    char *finding, size_t findinglen)
+{
+	char *base;
+	size_t nreal = 0, nrandom, leaks = 0;
+	bool random_disagree;
+	struct mp_buf leaked = MP_BUF_INIT, pr = MP_BUF_INIT;
+	enum audit_status st;
+
+	base = random_key(a, n, &nrandom, &random_disagree);
+	if (base == NULL) {
+		snprintf(finding, findinglen, "no usable answer to %s for random names", cmd);
+		return AUDIT_NOT_TESTED;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *k;
+
+		if (!a[i].real || a[i].err != SMTP_OK)
+			continue;
+		nreal++;
+		k = answer_key(&a[i]);
+		if (strcmp(k, base) != 0) {
+			leaks++;
+			audit_list_add(&leaked, ", ", "%s %d", a[i].arg, a[i].code);
+		}
+		free(k);
+	}
+	if (nreal == 0) {
+		snprintf(finding, findinglen, "no usable answer to %s for likely-real names", cmd);
+		st = AUDIT_NOT_TESTED;
+	} else if (leaks > 0) {
+		/* The base answer starts with its code. */
+		snprintf(finding, findinglen,
+		    "users can be enumerated: %s answers differ between real and random names (%s; random names %.3s)",
+		    cmd, mp_buf_str(&leaked), base);
+		st = AUDIT_FAIL;
+	} else if (random_disagree) {
+		snprintf(finding, findinglen,
+		    "%s answers differ among random names (rate limiting?): no conclusion", cmd);
+		st = AUDIT_WARN;
+	} else {
+		mp_printable(&pr, base, strlen(base), MP_SHOW_REASON);
+		snprintf(finding, findinglen, "uniform answer to %zu real and %zu random names: %s",
+		    nreal, nrandom, mp_buf_str(&pr));
+		st = AUDIT_PASS;
+	}
+	free(base);
+	mp_buf_free(&leaked);
+	mp_buf_free(&pr);
+	return st;
+}
+
+enum audit_status
+audit_judge_relay(const struct audit_relay_try *t, size_t n, char *finding, size_t findinglen)
+{
+	struct mp_buf open = MP_BUF_INIT, local = MP_BUF_INIT;
+	size_t tested = 0;
+	enum audit_status st;
+
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].err != SMTP_OK && t[i].rcpt_code == 0 && t[i].mail_code == 0)
+			continue;
+		tested++;
+		if (t[i].mail_code >= 200 && t[i].mail_code < 300 &&
+		    t[i].rcpt_code >= 200 && t[i].rcpt_code < 300)
+			audit_list_add(t[i].foreign ? &open : &local, ", ", "%s RCPT TO:%s", t[i].form,
+			    t[i].rcpt);
+	}
+	if (tested == 0) {
+		snprintf(finding, findinglen, "no relay form could be tried");
+		st = AUDIT_NOT_TESTED;
+	} else if (open.len > 0) {
+		snprintf(finding, findinglen, "open relay: accepted %s", mp_buf_str(&open));
+		st = AUDIT_FAIL;
+	} else if (local.len > 0) {
+		snprintf(finding, findinglen,
+		    "refused to relay, but accepted addresses at our domain that encode a foreign one "
+		    "(%s): safe only if they are delivered locally", mp_buf_str(&local));
+		st = AUDIT_WARN;
+	} else {
+		snprintf(finding, findinglen, "refused all %zu relay forms", tested);
+		st = AUDIT_PASS;
+	}
+	mp_buf_free(&open);
+	mp_buf_free(&local);
+	return st;
+}
+
+static void
+session_evidence(struct audit_report *r, enum audit_check_id id, const struct probe_session *s)
+{
+	if (s->err != SMTP_OK)
+		audit_evidence(r, id, "session ended at %s: %s (%s)", s->where, smtp_err_str(s->err),
+		    s->errtext);
+}
+
+static void
+judge_service(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct probe_session *s = &t->s;
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (s->banner.nlines > 0) {
+		smtp_reply_print(&s->banner, &b, MP_SHOW_TEXT);
+		audit_evidence(r, CHK_SMTP, "banner: %s", mp_buf_str(&b));
+		mp_buf_reset(&b);
+	}
+	if (s->err == SMTP_ERR_CONNECT) {
+		audit_set(r, CHK_SMTP, AUDIT_FAIL, "cannot connect: %s", s->errtext);
+		audit_fix(r, CHK_SMTP, "Check that the MTA runs and listens on %s port %s "
+		    "(Postfix: inet_interfaces, master.cf smtp service).", s->o->host, s->o->port);
+	} else if (s->banner.nlines == 0 || s->banner.code != 220) {
+		audit_set(r, CHK_SMTP, AUDIT_FAIL, "%s before a usable banner: %s",
+		    s->err == SMTP_OK ? "no 220 greeting" : smtp_err_str(s->err), s->errtext);
+		audit_fix(r, CHK_SMTP, "The server must greet with 220 within the timeout; look for a "
+		    "proxy, a firewall or a non-SMTP service on this port.");
+	} else if (s->err != SMTP_OK && strcmp(s->where, "STARTTLS") != 0) {
+		audit_set(r, CHK_SMTP, AUDIT_FAIL, "session broke at %s: %s", s->where,
+		    smtp_err_str(s->err));
+		audit_evidence(r, CHK_SMTP, "%s", s->errtext);
+		audit_fix(r, CHK_SMTP, "Look in the mail log for the reason the server ended the session.");
+	} else if (!s->eh.valid) {
+		smtp_reply_print(&s->ehlo, &b, 300);
+		audit_set(r, CHK_SMTP, AUDIT_FAIL, "EHLO refused: %s", mp_buf_str(&b));
+		audit_fix(r, CHK_SMTP, "A server must accept EHLO (RFC 5321 4.1.1.1).");
+	} else {
+		audit_set(r, CHK_SMTP, AUDIT_PASS, "greeted with 220 and accepted EHLO (connect %llu ms)",
+		    s->connect_ms);
+	}
+	mp_buf_free(&b);
+}
+
+static void
+judge_banner(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct probe_session *s = &t->s;
+	struct mp_buf b = MP_BUF_INIT;
+	char what[128];
+
+	if (s->banner.code != 220 || s->banner.nlines == 0) {
+		audit_set(r, CHK_BANNER, AUDIT_NOT_TESTED, "no banner");
+		return;
+	}
+	smtp_reply_text(&s->banner, &b);
+	audit_first_word(s->banner.line[0], r->banner_name, sizeof(r->banner_name));
+	audit_evidence(r, CHK_BANNER, "220 %s", mp_buf_str(&b));
+	if (audit_text_discloses(mp_buf_str(&b), what, sizeof(what))) {
+		audit_set(r, CHK_BANNER, AUDIT_WARN, "the banner discloses the %s", what);
+		audit_fix(r, CHK_BANNER, "Postfix: smtpd_banner = $myhostname ESMTP");
+	} else if (audit_text_names_software(mp_buf_str(&b), what, sizeof(what))) {
+		audit_set(r, CHK_BANNER, AUDIT_PASS, "no version disclosed (names the %s only)", what);
+		audit_fix(r, CHK_BANNER, "Optional: smtpd_banner = $myhostname ESMTP");
+	} else {
+		audit_set(r, CHK_BANNER, AUDIT_PASS, "no software version disclosed");
+	}
+	mp_buf_free(&b);
+}
+
+static void
+judge_ehlo(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct probe_session *s = &t->s;
+	const struct audit_ehlo *e = &s->eh;
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (!e->valid) {
+		audit_set(r, CHK_EHLO, AUDIT_NOT_TESTED, "no EHLO reply");
+		return;
+	}
+	mp_strlcpy(r->helo_name, e->name, sizeof(r->helo_name));
+	smtp_reply_print(&s->ehlo, &b, 1000);
+	audit_evidence(r, CHK_EHLO, "%s", mp_buf_str(&b));
+	audit_set(r, CHK_EHLO, AUDIT_INFO, "%s announces: %s%s%s", e->name, e->keywords,
+	    e->has_size ? "" : " (no SIZE)", e->xclient ? " (XCLIENT offered to us)" : "");
+	if (e->has_size && e->size > 0)
+		audit_evidence(r, CHK_EHLO, "SIZE limit: %llu bytes", e->size);
+	mp_buf_free(&b);
+}
+
+static void
+judge_help(struct audit_report *r, const struct probe_lookup *l)
+{
+	const struct probe_step *h = &l->help_step;
+	char what[128];
+
+	if (h->text == NULL) {
+		audit_set(r, CHK_HELP, AUDIT_NOT_TESTED, "no answer to HELP");
+		session_evidence(r, CHK_HELP, &l->s);
+		return;
+	}
+	audit_evidence(r, CHK_HELP, "HELP -> %d %s", h->code, h->text);
+	if (audit_text_discloses(h->text, what, sizeof(what))) {
+		audit_set(r, CHK_HELP, AUDIT_WARN, "HELP discloses the %s", what);
+		audit_fix(r, CHK_HELP, "Remove the version from the HELP text of the MTA.");
+	} else if (h->code >= 500) {
+		audit_set(r, CHK_HELP, AUDIT_PASS, "HELP not offered: %d %s", h->code, h->text);
+	} else {
+		audit_set(r, CHK_HELP, AUDIT_PASS, "HELP answers without disclosing a version");
+	}
+}
+
+static void
+judge_lookup(struct audit_report *r, enum audit_check_id id, const struct probe_lookup *l,
+    bool announced)
+{
+	struct audit_answer a[PROBE_NLOOKUP];
+	char finding[512];
+	enum audit_status st;
+
+	for (size_t i = 0; i < l->nsteps; i++) {
+		a[i].arg = l->names[i];
+		a[i].real = i < PROBE_NREAL;
+		a[i].err = l->step[i].err;
+		a[i].code = l->step[i].code;
+		a[i].text = l->step[i].text;
+		if (l->step[i].text != NULL)
+			audit_evidence(r, id, "%s %s -> %d %s", l->verb, l->names[i],
+			    l->step[i].code, l->step[i].text);
+	}
+	session_evidence(r, id, &l->s);
+	st = audit_judge_lookup(l->verb, a, l->nsteps, finding, sizeof(finding));
+	if (id == CHK_VRFY && !announced && st != AUDIT_NOT_TESTED)
+		audit_evidence(r, id, "VRFY is not announced in EHLO, but the server answers it");
+	audit_set(r, id, st, "%s", finding);
+	if (st == AUDIT_FAIL || st == AUDIT_WARN) {
+		if (id == CHK_VRFY)
+			audit_fix(r, id, "Postfix: disable_vrfy_command = yes (answers 502 to every VRFY)");
+		else
+			audit_fix(r, id, "Disable EXPN in the MTA (Postfix never implements it; "
+			    "Sendmail: O PrivacyOptions=goaway).");
+	}
+}
+
+static void
+no_tls_session(struct audit_report *r, const char *why)
+{
+	audit_set(r, CHK_TLS_CERT, AUDIT_NOT_TESTED, "%s", why);
+	audit_set(r, CHK_TLS_INJECT, AUDIT_NOT_TESTED, "%s", why);
+}
+
+/* STARTTLS itself. False when there is no TLS session to judge further. */
+static bool
+judge_starttls(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct probe_session *s = &t->s;
+	const struct smtp_tls_info *i = &t->info;
+	struct mp_buf b = MP_BUF_INIT;
+
+	if (!s->eh.valid) {
+		audit_set(r, CHK_STARTTLS, AUDIT_NOT_TESTED, "no EHLO reply");
+		no_tls_session(r, "no TLS session");
+		return false;
+	}
+	if (!s->eh.starttls) {
+		audit_set(r, CHK_STARTTLS, AUDIT_FAIL, "STARTTLS is not offered");
+		audit_fix(r, CHK_STARTTLS, "Postfix: smtpd_tls_cert_file, smtpd_tls_key_file and "
+		    "smtpd_tls_security_level = may");
+		no_tls_session(r, "no STARTTLS");
+		return false;
+	}
+	if (t->starttls.nlines > 0) {
+		smtp_reply_print(&t->starttls, &b, 300);
+		audit_evidence(r, CHK_STARTTLS, "STARTTLS -> %s", mp_buf_str(&b));
+		mp_buf_free(&b);
+	}
+	if (t->tls_err != SMTP_OK || t->starttls.code != 220) {
+		audit_set(r, CHK_STARTTLS, AUDIT_FAIL, "STARTTLS is announced but %s",
+		    t->tls_err != SMTP_OK ? t->tls_errtext : "refused");
+		audit_fix(r, CHK_STARTTLS, "Check smtpd_tls_cert_file/smtpd_tls_key_file and the mail log "
+		    "for TLS errors.");
+		no_tls_session(r, "no TLS session");
+		return false;
+	}
+	audit_evidence(r, CHK_STARTTLS, "protocol %s, cipher %s (%d bits)", i->protocol, i->cipher, i->bits);
+	if (strcmp(i->protocol, "TLSv1.2") != 0 && strcmp(i->protocol, "TLSv1.3") != 0) {
+		audit_set(r, CHK_STARTTLS, AUDIT_WARN, "STARTTLS works, but negotiated %s", i->protocol);
+		audit_fix(r, CHK_STARTTLS, "Postfix: smtpd_tls_protocols = >=TLSv1.2");
+	} else {
+		audit_set(r, CHK_STARTTLS, AUDIT_PASS, "%s with %s", i->protocol, i->cipher);
+	}
+	if (t->leftover > 0)
+		audit_evidence(r, CHK_STARTTLS, "the server sent %zu plaintext bytes after its 220 "
+		    "(discarded)", t->leftover);
+	return true;
+}
+
+static void
+judge_cert(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct smtp_tls_info *i = &t->info;
+
+	audit_evidence(r, CHK_TLS_CERT, "subject: %s", i->subject);
+	audit_evidence(r, CHK_TLS_CERT, "issuer: %s", i->issuer);
+	if (i->names[0] != '\0')
+		audit_evidence(r, CHK_TLS_CERT, "DNS names: %s", i->names);
+	audit_evidence(r, CHK_TLS_CERT, "chain (%d): %s", i->chain_len, i->chain);
+	audit_evidence(r, CHK_TLS_CERT, "expires: %s (%ld days)", i->not_after, i->days_left);
+	audit_evidence(r, CHK_TLS_CERT, "verification: %s", i->verify_str);
+	if (t->name_checked)
+		audit_evidence(r, CHK_TLS_CERT, "name %s: %s", t->name_used,
+		    t->name_ok ? "matches" : "does not match");
+	if (i->expired) {
+		audit_set(r, CHK_TLS_CERT, AUDIT_FAIL, "the certificate expired on %s", i->not_after);
+		audit_fix(r, CHK_TLS_CERT, "Renew the certificate (for example with certbot) and point "
+		    "smtpd_tls_chain_files (or smtpd_tls_cert_file) at it.");
+	} else if (i->self_signed || i->verify != 0) {
+		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate is not trusted: %s%s",
+		    i->self_signed ? "self-signed" : i->verify_str,
+		    t->name_checked && !t->name_ok ? ", and not valid for the host name" : "");
+		audit_fix(r, CHK_TLS_CERT, "Use a certificate from a public CA (or publish DANE TLSA for "
+		    "it) and send the full chain: smtpd_tls_chain_files.");
+	} else if (t->name_checked && !t->name_ok) {
+		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate is not valid for %s", t->name_used);
+		audit_fix(r, CHK_TLS_CERT, "Get a certificate that names the MX host (%s).", t->name_used);
+	} else if (i->days_left < 14) {
+		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate expires in %ld days", i->days_left);
+		audit_fix(r, CHK_TLS_CERT, "Renew the certificate before it expires.");
+	} else {
+		audit_set(r, CHK_TLS_CERT, AUDIT_PASS, "trusted, valid for %s, %ld days left",
+		    t->name_used, i->days_left);
+	}
+}
+
+static void
+judge_inject(struct audit_report *r, const struct probe_tls *t)
+{
+	if (t->injected) {
+		audit_set(r, CHK_TLS_INJECT, AUDIT_FAIL,
+		    "the server ran a command sent in plaintext before the TLS handshake");
+		audit_evidence(r, CHK_TLS_INJECT, "sent \"STARTTLS\\r\\nNOOP\\r\\n\" in one packet; "
+		    "a reply came inside TLS before any command");
+		audit_fix(r, CHK_TLS_INJECT, "Upgrade the MTA: it must discard input buffered before "
+		    "the TLS handshake.");
+	} else {
+		audit_set(r, CHK_TLS_INJECT, AUDIT_PASS,
+		    "plaintext sent with STARTTLS was discarded, not run inside TLS");
+	}
+}
+
+static void
+judge_auth(struct audit_report *r, const struct probe_tls *t)
+{
+	const struct probe_session *s = &t->s;
+	const struct audit_ehlo *before = &s->eh, *after = &t->eh2;
+	bool tls_ok = t->tried && t->tls_err == SMTP_OK && t->starttls.code == 220 && after->valid;
+
+	if (!before->valid) {
+		audit_set(r, CHK_AUTH, AUDIT_NOT_TESTED, "no EHLO reply");
+		return;
+	}
+	audit_evidence(r, CHK_AUTH, "before STARTTLS: %s", before->nauth ? before->auth : "no AUTH");
+	if (tls_ok)
+		audit_evidence(r, CHK_AUTH, "after STARTTLS: %s", after->nauth ? after->auth : "no AUTH");
+	else
+		audit_evidence(r, CHK_AUTH, "after STARTTLS: not seen (%s)",
+		    s->eh.starttls ? "the TLS session failed" : "no STARTTLS");
+	if (before->auth_plaintext) {
+		audit_set(r, CHK_AUTH, AUDIT_FAIL,
+		    "plaintext AUTH offered before STARTTLS: %s", before->auth);
+		audit_fix(r, CHK_AUTH, "Postfix: smtpd_tls_auth_only = yes (and on port 25 consider "
+		    "smtpd_sasl_auth_enable = no; submission belongs on 587/465)");
+		r->check[CHK_AUTH].cap = CAP_C;
+	} else if (before->nauth > 0) {
+		audit_set(r, CHK_AUTH, AUDIT_WARN, "AUTH offered before STARTTLS (%s), no plaintext "
+		    "mechanism", before->auth);
+		audit_fix(r, CHK_AUTH, "Postfix: smtpd_tls_auth_only = yes");
+	} else if (tls_ok && after->nauth > 0) {
+		audit_set(r, CHK_AUTH, AUDIT_PASS, "AUTH only after STARTTLS: %s", after->auth);
+	} else if (tls_ok) {
+		audit_set(r, CHK_AUTH, AUDIT_PASS, "no AUTH offered, before or after STARTTLS");
+	} else {
+		audit_set(r, CHK_AUTH, AUDIT_PASS, "no AUTH offered before STARTTLS (after STARTTLS not seen)");
+	}
+}
+
+static void
+relay_evidence(struct audit_report *r, const struct probe_relay *rs)
+{
+	if (rs->mode != NULL)
+		audit_evidence(r, CHK_RELAY, "probed from %s (%s)%s%s",
+		    strcmp(rs->mode, "XCLIENT") == 0 ? PROBE_XCLIENT_ADDR : rs->s.local, rs->mode,
+		    rs->xclient_reply[0] ? ", XCLIENT -> " : "", rs->xclient_reply);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct audit_relay_try *t = &rs->t[i];
+
+		if (t->mail_code == 0)
+			continue;
+		if (t->rcpt_code != 0)
+			audit_evidence(r, CHK_RELAY, "%s: MAIL FROM:%s -> %d, RCPT TO:%s -> %d %s", t->form,
+			    t->mail, t->mail_code, t->rcpt, t->rcpt_code, t->rcpt_text);
+		else
+			audit_evidence(r, CHK_RELAY, "%s: MAIL FROM:%s -> %d %s", t->form, t->mail,
+			    t->mail_code, t->mail_text);
+	}
+	session_evidence(r, CHK_RELAY, &rs->s);
+}
+
+static void
+judge_relay(struct audit_report *r, const struct probe_relay *rs)
+{
+	char finding[700];
+	enum audit_status st;
+
+	if (rs->foreign == NULL) {
+		audit_set(r, CHK_RELAY, AUDIT_NOT_TESTED, "not tested: this server accepts mail "
+		    "for every probe destination (example.net, example.com, example.org)");
+		return;
+	}
+	if (rs->trusted) {
+		audit_set(r, CHK_RELAY, AUDIT_NOT_TESTED, "not tested: the source is trusted (%s)",
+		    rs->trust_why);
+		audit_fix(r, CHK_RELAY, "Run the audit with --source ADDR, an address of this host "
+		    "outside mynetworks (for example 127.0.0.2 when mynetworks is 127.0.0.1/32), or "
+		    "from another host.");
+		return;
+	}
+	relay_evidence(r, rs);
+	st = audit_judge_relay(rs->t, rs->n, finding, sizeof(finding));
+	audit_set(r, CHK_RELAY, st, "%s", finding);
+	if (st == AUDIT_FAIL) {
+		r->check[CHK_RELAY].cap = CAP_F;
+		audit_fix(r, CHK_RELAY, "Postfix: mynetworks must list only your own networks, and "
+		    "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
+		    "defer_unauth_destination");
+	} else if (st == AUDIT_WARN) {
+		audit_fix(r, CHK_RELAY, "Postfix: keep local_recipient_maps set (the default) so unknown "
+		    "local users are refused at RCPT time, and allow_percent_hack = no.");
+	}
+}
+
+void
+probe_judge(struct audit_report *r, const struct probe_run *run)
+{
+	const struct probe_tls *ts = &run->tls;
+
+	snprintf(r->source, sizeof(r->source), "%s", ts->s.local);
+	judge_service(r, ts);
+	if (ts->s.banner.code != 220 || !ts->s.eh.valid) {
+		/* Without a working session nothing else is known. */
+		for (int id = CHK_BANNER; id <= CHK_RELAY; id++)
+			if (!r->check[id].set)
+				audit_set(r, (enum audit_check_id)id, AUDIT_NOT_TESTED,
+				    "not tested: the SMTP session failed");
+		judge_banner(r, ts);
+		return;
+	}
+	judge_banner(r, ts);
+	judge_ehlo(r, ts);
+	judge_help(r, &run->vrfy);
+	judge_lookup(r, CHK_VRFY, &run->vrfy, ts->s.eh.vrfy);
+	judge_lookup(r, CHK_EXPN, &run->expn, true);
+	if (judge_starttls(r, ts)) {
+		judge_cert(r, ts);
+		judge_inject(r, ts);
+	}
+	judge_auth(r, ts);
+	judge_relay(r, &run->relay);
+}
