@@ -5,6 +5,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "domain.h"
@@ -282,6 +285,29 @@ milter_host(const char *h, size_t hlen, bool mta, struct mp_endpoint *ep,
 	return true;
 }
 
+/*
+ * An MTA may name the port by its service (Postfix passes it to
+ * getaddrinfo: inet:localhost:milter); /etc/services gives the number.
+ */
+static bool
+service_port(const char *s, size_t len, unsigned *port_r)
+{
+	char name[32];
+	struct servent *se;
+
+	if (len == 0 || len >= sizeof(name))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	memcpy(name, s, len);
+	name[len] = '\0';
+	if ((se = getservbyname(name, "tcp")) == NULL)
+		return false;
+	*port_r = ntohs((uint16_t)se->s_port);
+	return *port_r > 0;
+}
+
 /* inet:REST or inet6:REST: PORT, PORT@HOST, or with mta Postfix's HOST:PORT. */
 static bool
 milter_inet(const char *rest, int family, bool mta, struct mp_endpoint *out,
@@ -301,11 +327,12 @@ milter_inet(const char *rest, int family, bool mta, struct mp_endpoint *out,
 		host = rest;
 		hlen = (size_t)(colon - rest);
 		port = colon + 1;
-		plen = strnlen(port, 6);
+		plen = strnlen(port, 32);
 	} else {
 		plen = strnlen(rest, 6);
 	}
-	if (!mp_netaddr_port(port, plen, &ep.port)) {
+	if (!mp_netaddr_port(port, plen, &ep.port) &&
+	    !(mta && host != NULL && at == NULL && service_port(port, plen, &ep.port))) {
 		mp_setf(why, whylen, "bad port (1..65535) in the socket");
 		return false;
 	}

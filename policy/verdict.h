@@ -112,7 +112,8 @@ const char *mp_verdict_problem(const struct mp_verdict *v);               /* no/
 void mp_evaluator_posture(struct mp_evaluator *ev, const char *domain, struct mp_posture *out);
 
 /* Hands the evaluator the posture cache to use from now on (it owns it
- * and frees the one it had). NULL: no cache, every posture computed. */
+ * and frees the one it had). NULL: no cache, every posture computed.
+ * Only before the evaluator is shared between threads: nothing locks it. */
 void mp_evaluator_set_pcache(struct mp_evaluator *ev, struct mp_pcache *pc);
 /* Posture cache lookups so far: hits and misses ([policy] posture_ttl). */
 void mp_evaluator_posture_stats(struct mp_evaluator *ev, unsigned long *hits_r,

@@ -339,6 +339,11 @@ static const struct {
 	{ "inet:127.0.0.1:0", MP_MILTER_SOCKET_MTA, NULL, 0, 0, "bad port" },
 	{ "inet::8891", MP_MILTER_SOCKET_MTA, NULL, 0, 0, "bad host in the socket" },
 	{ "inet:[::1:8891", MP_MILTER_SOCKET_MTA, NULL, 0, 0, "bad bracketed address" },
+	/* Postfix hands the port to getaddrinfo: a service name works (/etc/services). */
+	{ "inet:localhost:smtp", MP_MILTER_SOCKET_MTA, "localhost", 25, AF_INET, NULL },
+	{ "inet:localhost:no-such-service", MP_MILTER_SOCKET_MTA, NULL, 0, 0, "bad port" },
+	{ "inet:smtp@localhost", MP_MILTER_SOCKET_MTA, NULL, 0, 0, "bad port" },
+	{ "inet:localhost:smtp", 0, NULL, 0, 0, "bad port" },
 };
 
 START_TEST(milter_table)
