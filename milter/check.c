@@ -1,7 +1,10 @@
 /*
  * mailposture-check: evaluates one sender or one stored message offline,
  * through the same mp_evaluate() the milter calls, and prints the verdict
- * and the Authentication-Results header the milter would add.
+ * and the Authentication-Results header the milter would add. A stored
+ * message's DKIM signatures are verified as the milter verifies them:
+ * its header fields as they are in the file, then its body, streamed in
+ * chunks (only the header section is kept in memory).
  *
  * Exit status: 0 evaluated, 2 usage, configuration or input error.
  */
@@ -11,6 +14,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -22,7 +26,9 @@
 #include "util.h"
 #include "verdict.h"
 
-#define MAX_MESSAGE_READ (8 * 1024 * 1024)
+/* The header section read, at most: the cap bounds a runaway input. */
+#define MAX_HEADER_READ (8 * 1024 * 1024)
+#define READ_CHUNK 65536
 
 static void __attribute__((noreturn))
 usage_error(const char *fmt, ...)
@@ -52,8 +58,9 @@ usage(void)
 "  --helo NAME          HELO/EHLO name\n"
 "  --mail-from ADDR     envelope sender; empty or <> for the null sender\n"
 "  --from-domain D      evaluate as if the message had From: <postmaster@D>\n"
-"  MESSAGE-FILE         a stored message whose header From and\n"
-"                       Authentication-Results are used ('-': stdin)\n"
+"  MESSAGE-FILE         a stored message ('-': stdin): its From header,\n"
+"                       its DKIM signatures ([dkim] verify) or else the\n"
+"                       Authentication-Results of trusted_authserv_ids\n"
 "  --posture DOMAIN     print only the posture of DOMAIN\n"
 "  --no-posture         skip the posture of the From domain\n"
 "  --json               JSON output\n"
@@ -66,27 +73,6 @@ usage(void)
 "  -V, --version        print the version\n"
 "\n"
 "Exit status: 0 evaluated, 2 usage, configuration or input error.\n", stdout);
-}
-
-static char *
-read_message(const char *path, size_t *len_r)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	struct mp_buf b = MP_BUF_INIT;
-	char chunk[65536];
-	size_t n;
-
-	if (f == NULL)
-		usage_error("cannot read %s: %s", path, strerror(errno));
-	/* Only the header section matters; the cap bounds a runaway input. */
-	while (b.len < MAX_MESSAGE_READ && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		mp_buf_append(&b, chunk, n);
-	if (ferror(f))
-		usage_error("cannot read %s: %s", path, strerror(errno));
-	if (f != stdin)
-		fclose(f);
-	*len_r = b.len;
-	return mp_buf_steal(&b);
 }
 
 static void
@@ -229,12 +215,16 @@ show_posture(struct mp_evaluator *ev, const struct opts *o, struct mp_buf *out)
 
 /* The header fields to evaluate: a stored message's, or one made-up From. */
 struct input {
-	char *data;             /* the message file */
+	FILE *f;                /* the message file, its body not read yet */
+	const char *path;
+	char *data;             /* its header section (and the start of its body) */
+	size_t len, body_at;    /* body_at: where the body starts in data */
 	struct mp_msghdr *hdr;
 	struct mp_header *headers;
 	size_t nheaders;
 	char *from_value;       /* --from-domain */
 	struct mp_header synth;
+	struct mp_dkim_msg *dkim;
 };
 
 static void
@@ -245,15 +235,127 @@ input_free(struct input *in)
 	free(in->from_value);
 	mp_msghdr_free(&in->hdr);
 	free(in->data);
+	mp_dkim_msg_free(&in->dkim);
+	if (in->f != NULL && in->f != stdin)
+		fclose(in->f);
+}
+
+/* Where the body starts (after the empty line, LF or CRLF), looking from
+ * offset from on; SIZE_MAX when the header section has not ended yet. */
+static size_t
+body_start(const char *d, size_t len, size_t from)
+{
+	if (from == 0 && len >= 1 && d[0] == '\n')
+		return 1;
+	if (from == 0 && len >= 2 && d[0] == '\r' && d[1] == '\n')
+		return 2;
+	for (size_t i = from; i + 1 < len; i++) {
+		if (d[i] != '\n')
+			continue;
+		if (d[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && d[i + 1] == '\r' && d[i + 2] == '\n')
+			return i + 3;
+	}
+	return SIZE_MAX;
+}
+
+/* Reads the header section (and what comes with it of the body); the
+ * rest of the body stays in the file. Exits on a read error. */
+static void
+read_header_section(struct input *in)
+{
+	struct mp_buf b = MP_BUF_INIT;
+	char chunk[READ_CHUNK];
+	size_t n, at = SIZE_MAX;
+
+	in->f = strcmp(in->path, "-") == 0 ? stdin : fopen(in->path, "rb");
+	if (in->f == NULL)
+		usage_error("cannot read %s: %s", in->path, strerror(errno));
+	while (at == SIZE_MAX && b.len < MAX_HEADER_READ &&
+	    (n = fread(chunk, 1, sizeof(chunk), in->f)) > 0) {
+		size_t from = b.len > 2 ? b.len - 2 : 0;
+
+		mp_buf_append(&b, chunk, n);
+		at = body_start(b.data, b.len, from);
+	}
+	if (ferror(in->f))
+		usage_error("cannot read %s: %s", in->path, strerror(errno));
+	in->len = b.len;
+	in->body_at = at == SIZE_MAX ? b.len : at;
+	in->data = mp_buf_steal(&b);
+}
+
+/* The end of the line that starts at i: just past its LF, or len. */
+static size_t
+line_end(const char *d, size_t len, size_t i)
+{
+	const char *lf = memchr(d + i, '\n', len - i);
+
+	return lf != NULL ? (size_t)(lf - d) + 1 : len;
+}
+
+/*
+ * Each field of the header section to the DKIM verifier as it is in the
+ * file: the name, then the value after the colon with its leading space
+ * and its folding, without the line end that closes it (simple
+ * canonicalization signs these bytes). Lines that are no field were
+ * refused by the header parser before.
+ */
+static void
+feed_header_fields(struct mp_dkim_msg *m, const char *d, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start = i, end = line_end(d, len, i), vlen;
+		const char *colon;
+		char *name;
+
+		while (end < len && (d[end] == ' ' || d[end] == '\t'))
+			end = line_end(d, len, end);
+		i = end;
+		colon = memchr(d + start, ':', end - start);
+		if (colon == NULL)
+			continue;
+		vlen = end - (size_t)(colon + 1 - d);
+		if (vlen > 0 && colon[vlen] == '\n')
+			vlen--;
+		if (vlen > 0 && colon[vlen] == '\r')
+			vlen--;
+		name = xstrndup(d + start, (size_t)(colon - (d + start)));
+		mp_dkim_msg_header(m, name, colon + 1, vlen);
+		free(name);
+	}
+}
+
+/* The message's DKIM verification: its header fields, then its body in
+ * chunks, unless it carries no signature (the body is not read then). */
+static void
+input_dkim(struct input *in, struct mp_dkim *dk)
+{
+	unsigned char chunk[READ_CHUNK];
+	size_t n;
+
+	in->dkim = mp_dkim_msg_new(dk);
+	feed_header_fields(in->dkim, in->data, in->body_at);
+	mp_dkim_msg_eoh(in->dkim);
+	if (!mp_dkim_msg_signed(in->dkim))
+		return;
+	mp_dkim_msg_body(in->dkim, (const unsigned char *)in->data + in->body_at,
+	    in->len - in->body_at);
+	while ((n = fread(chunk, 1, sizeof(chunk), in->f)) > 0)
+		mp_dkim_msg_body(in->dkim, chunk, n);
+	if (ferror(in->f))
+		usage_error("cannot read %s: %s", in->path, strerror(errno));
 }
 
 /* False + message on stderr when the input is unusable. */
 static bool
-input_read(const struct opts *o, struct input *in)
+input_read(const struct opts *o, struct mp_dkim *dk, struct input *in)
 {
 	char norm[MP_DOMAIN_MAX];
 	const char *why;
-	size_t len;
 
 	memset(in, 0, sizeof(*in));
 	if (o->path == NULL) {
@@ -267,8 +369,9 @@ input_read(const struct opts *o, struct input *in)
 		in->nheaders = 1;
 		return true;
 	}
-	in->data = read_message(o->path, &len);
-	in->hdr = mp_msghdr_parse(in->data, len, &why);
+	in->path = o->path;
+	read_header_section(in);
+	in->hdr = mp_msghdr_parse(in->data, in->len, &why);
 	if (in->hdr == NULL) {
 		fprintf(stderr, "mailposture-check: %s: %s\n", o->path, why);
 		return false;
@@ -278,6 +381,8 @@ input_read(const struct opts *o, struct input *in)
 		in->headers[i] = (struct mp_header){ in->hdr->field[i].name,
 		    in->hdr->field[i].value, in->hdr->field[i].value_len };
 	in->nheaders = in->hdr->count;
+	if (dk != NULL)
+		input_dkim(in, dk);
 	return true;
 }
 
@@ -290,7 +395,7 @@ show_verdict(struct mp_evaluator *ev, const struct mp_policy *pol, const struct 
 	struct mp_verdict *v;
 	struct mp_decision d;
 
-	if (!input_read(o, &in)) {
+	if (!input_read(o, mp_evaluator_dkim(ev), &in)) {
 		input_free(&in);
 		return 2;
 	}
@@ -298,6 +403,7 @@ show_verdict(struct mp_evaluator *ev, const struct mp_policy *pol, const struct 
 		.ip = o->ip, .helo = o->helo, .mail_from = o->mail_from,
 		.headers = in.headers, .nheaders = in.nheaders,
 		.want_posture = o->want_posture, .pct_sample = o->pct_sample,
+		.dkim = in.dkim,
 	};
 	v = mp_evaluate(ev, &msg);
 	mp_decide(pol, mp_verdict_result(v), &d);

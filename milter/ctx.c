@@ -7,7 +7,8 @@
  * (from_incomplete), never a shorter From; A-R fields past max_headers
  * only lose trusted DKIM results (stricter); forged A-R positions are
  * kept one bit each up to MP_AR_TRACK_MAX, and past it the message is
- * tempfailed (milter.c).
+ * tempfailed (milter_eom.c). DKIM is fed every header field and the
+ * body and bounds itself (policy/dkim.h).
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 
 #include "authres.h"
 #include "ctx.h"
+#include "lex5322.h"
 #include "log.h"
 
 struct conn *
@@ -84,6 +86,8 @@ msg_free(struct msg **mp)
 	free(m->hdr);
 	free(m->mail_from);
 	free(m->forged_map);
+	/* Before the engine: the verification uses its library handle. */
+	mp_dkim_msg_free(&m->dkim);
 	/* On the SMTP path: freeing a whole generation must not delay a reply. */
 	mp_engine_release_async(&m->eng);
 	free(m);
@@ -162,7 +166,7 @@ msg_add_header(struct msg *m, const char *name, const char *value)
 
 	m->nseen++;
 	m->bytes_seen += nlen + vlen + 2;
-	is_from = mp_strcasecmp(name, "From") == 0;
+	is_from = mp_lex_field_is(name, "From");
 	is_ar = mp_strcasecmp(name, "Authentication-Results") == 0;
 	if (!is_from && !is_ar)
 		return;
@@ -224,4 +228,49 @@ msg_add_header(struct msg *m, const char *name, const char *value)
 	/* Only DKIM results from trusted hosts are lost: DMARC can then only
 	 * be stricter, never more lenient. */
 	m->ar_overflow++;
+}
+
+void
+msg_dkim_start(struct msg *m)
+{
+	struct mp_dkim *d = mp_evaluator_dkim(m->eng->ev);
+
+	if (d != NULL && m->dkim == NULL)
+		m->dkim = mp_dkim_msg_new(d);
+}
+
+void
+msg_dkim_header(struct msg *m, const char *name, const char *value, bool leadspc)
+{
+	char *spaced;
+
+	if (m->dkim == NULL || m->dkim_eoh)
+		return;
+	if (leadspc) {
+		mp_dkim_msg_header(m->dkim, name, value, strlen(value));
+		return;
+	}
+	spaced = xasprintf(" %s", value);
+	mp_dkim_msg_header(m->dkim, name, spaced, strlen(spaced));
+	free(spaced);
+}
+
+void
+msg_dkim_eoh(struct msg *m)
+{
+	if (m->dkim == NULL || m->dkim_eoh)
+		return;
+	m->dkim_eoh = true;
+	mp_dkim_msg_eoh(m->dkim);
+}
+
+bool
+msg_dkim_body(struct msg *m, const unsigned char *chunk, size_t len)
+{
+	/* An MTA that sent no end of header: it has ended all the same. */
+	msg_dkim_eoh(m);
+	if (m->dkim == NULL || !mp_dkim_msg_signed(m->dkim))
+		return false;
+	mp_dkim_msg_body(m->dkim, chunk, len);
+	return true;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dkim.h"
 #include "from.h"
 #include "milter.h"
 #include "util.h"
@@ -17,7 +18,7 @@
 /*
  * Identities are kept whole or not at all: SPF and alignment must judge
  * the string the client sent, never a cut copy of it. Past these bounds
- * the message is refused (see milter.c, refuse_*). RFC 5321 allows a
+ * the message is refused (see milter.c, milter_refuse). RFC 5321 allows a
  * path of 256 octets and a domain of 255; Postfix's default
  * line_length_limit (2048) bounds an SMTP command line, so nothing a
  * stock Postfix passes on comes near them.
@@ -91,12 +92,19 @@ struct msg {
 	unsigned forged_last;           /* highest forged position, 0: none */
 	size_t nforged;
 	bool forged_overflow;           /* a forged A-R past MP_AR_TRACK_MAX: tempfail */
+	/* DKIM verification, fed every header field and the body; NULL
+	 * when the message is not verified here (skipped, refused, [dkim]
+	 * verify = no). */
+	struct mp_dkim_msg *dkim;
+	bool dkim_eoh;                  /* its header section has ended */
 };
 
 struct conn {
 	char ip[INET6_ADDRSTRLEN];      /* "" when the MTA gave no address */
 	char host[256];                 /* printable, for the log only */
-	bool nr_conn, nr_helo, nr_mail, nr_hdr; /* negotiated: no reply for these */
+	bool nr_conn, nr_helo, nr_mail, nr_hdr, nr_eoh; /* negotiated: no reply for these */
+	bool leadspc;                   /* header values keep their leading space */
+	bool can_skip;                  /* the MTA understands SMFIS_SKIP */
 	/* The last HELO/EHLO name, whole; "" when none or too long. */
 	char *helo;
 	bool helo_too_long;             /* past MP_HELO_MAX: its messages are refused */
@@ -138,5 +146,20 @@ bool msg_each_forged(const struct msg *m, bool (*fn)(unsigned pos, void *arg), v
  * (forged_overflow, which eom answers with a tempfail).
  */
 void msg_add_header(struct msg *m, const char *name, const char *value);
+
+/* Starts the message's DKIM verification, when its engine verifies DKIM. */
+void msg_dkim_start(struct msg *m);
+/*
+ * Feeds one header field, whatever its name, to the verification, with
+ * the value as it was in the message: when the MTA did not keep the
+ * space after the colon (leadspc false), the one it removed goes back.
+ */
+void msg_dkim_header(struct msg *m, const char *name, const char *value, bool leadspc);
+/* End of the header section, once: the verifier reads the signatures
+ * and prefetches their keys. */
+void msg_dkim_eoh(struct msg *m);
+/* Feeds a chunk of the body. False when the message has nothing to
+ * verify: the rest of the body is not needed. */
+bool msg_dkim_body(struct msg *m, const unsigned char *chunk, size_t len);
 
 #endif

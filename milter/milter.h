@@ -1,8 +1,8 @@
 /*
  * mailposture-milter internals: the reloadable engine (engine.c), the
  * connection and message contexts (ctx.c) and the libmilter callbacks
- * (milter.c). main.c owns the process: options, socket, privileges,
- * signals.
+ * (milter.c up to the body, milter_eom.c at end of message). main.c
+ * owns the process: options, socket, privileges, signals.
  */
 #ifndef MP_MILTER_H
 #define MP_MILTER_H

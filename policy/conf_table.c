@@ -156,6 +156,20 @@ const struct conf_opt conf_options[] = {
 	    "How long a domain's posture score is reused before it is "
 	    "evaluated again, in seconds. 0: evaluated for every message."),
 
+	BOOL("dkim", "verify", "yes",
+	    "Verify DKIM signatures here (RFC 6376, with RFC 8301 and RFC 8463), "
+	    "and let only these results count for DMARC. no: take DKIM results "
+	    "from the Authentication-Results headers of trusted_authserv_ids "
+	    "instead."),
+	INT("dkim", "max_signatures", "10", 1, 16,
+	    "DKIM signatures verified per message, at most; signatures whose d= "
+	    "is the From domain's organization come first. The others are "
+	    "reported as not checked."),
+	ENUM("dkim", "body_length", "policy", "policy|pass",
+	    "A signature whose l= tag leaves part of the body unsigned: policy "
+	    "(never a pass: anybody may add text after the signed part) or "
+	    "pass (as RFC 6376 allows; the unsigned text is logged)."),
+
 	STR("redis", "address", "", check_redis_address, 0,
 	    "Redis server: HOST:PORT, [IPV6-ADDRESS]:PORT, or the absolute path "
 	    "of a unix socket. Empty: Redis is not used and verdicts are only "

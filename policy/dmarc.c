@@ -539,7 +539,7 @@ align_dkim(struct mp_dmarc *d, const struct mp_dmarc_input *in, struct mp_dmarc_
 	*dkim_r = xcalloc(ndkim, sizeof(**dkim_r));
 	*pass_r = xcalloc(ndkim, sizeof(**pass_r));
 	for (size_t i = 0; i < ndkim; i++) {
-		const struct mp_dkim_result *k = &in->dkim[i];
+		const struct mp_dmarc_dkim *k = &in->dkim[i];
 
 		if (!mp_domain_normalize(k->domain, strnlen(k->domain, sizeof(k->domain)),
 		    (*dkim_r)[i], &why)) {

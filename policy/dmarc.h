@@ -136,7 +136,7 @@ bool mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen);
 /* DKIM results one evaluation considers, at most (the rest are not counted). */
 #define MP_DKIM_MAX 16
 
-struct mp_dkim_result {
+struct mp_dmarc_dkim {
 	char domain[MP_DOMAIN_MAX];   /* header.d */
 	bool pass;
 };
@@ -145,7 +145,7 @@ struct mp_dmarc_input {
 	const char *from_domain;        /* normalised RFC5322.From domain */
 	enum mp_spf_result spf;         /* MAIL FROM identity only */
 	const char *spf_domain;         /* the MAIL FROM domain that SPF checked */
-	const struct mp_dkim_result *dkim;
+	const struct mp_dmarc_dkim *dkim;
 	size_t ndkim;
 	const char *ip;                 /* added: client IP for libopendmarc, may be NULL */
 };

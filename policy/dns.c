@@ -35,6 +35,11 @@
  * (see dnscache.h). Tests do not suffer, since each test program has its
  * own server and static zones; a test that needs a fresh view (a dead
  * upstream) makes its own mp_dns.
+ *
+ * Prefetching. mp_dns_prefetch submits a query that nobody waits for:
+ * its callback (in the dispatcher, like every callback) files the answer
+ * in dnscache and frees the query. Prefetches are kept in a list so that
+ * mp_dns_free can free those libunbound drops without a callback.
  */
 #include "config.h"
 
@@ -56,6 +61,7 @@
 #include "log.h"
 
 struct dns_cb;
+struct dns_prefetch;
 
 struct mp_dns {
 	struct ub_ctx *ctx;
@@ -67,7 +73,11 @@ struct mp_dns {
 	pthread_t thread;
 	int wake[2];            /* tells the dispatcher to exit */
 	struct mp_dnscache *cache;
+	struct dns_prefetch *prefetching; /* submitted, not answered yet */
+	unsigned nprefetch;
 };
+
+static void prefetch_free_all(struct mp_dns *dns);
 
 /* One query in flight; shared between the waiter and the callback. */
 struct dns_query {
@@ -227,6 +237,7 @@ mp_dns_free(struct mp_dns **dnsp)
 	}
 	/* Queries still in the worker are dropped without callbacks. */
 	ub_ctx_delete(dns->ctx);
+	prefetch_free_all(dns);
 	close(dns->wake[0]);
 	close(dns->wake[1]);
 	pthread_mutex_destroy(&dns->mu);
@@ -473,6 +484,15 @@ query_abandon(struct mp_dns *dns, struct dns_cb *cb, int id, bool broken, unsign
 	    "no answer before the deadline" : "no answer within the timeout");
 }
 
+/* Fills r from libunbound's answer and keeps a copy in the cache. */
+static void
+answer_keep(struct mp_dns *dns, struct mp_dns_result *r, const char *name,
+    enum mp_dns_type type, const struct ub_result *ur)
+{
+	dns_fill_result(r, name, type, ur);
+	mp_dnscache_put(dns->cache, name, type, r, ur->ttl, mp_now_ms());
+}
+
 /* The result of a query the callback completed, kept in the cache; frees cb. */
 static struct mp_dns_result *
 query_answer(struct mp_dns *dns, struct dns_cb *cb, const char *name, enum mp_dns_type type)
@@ -484,10 +504,8 @@ query_answer(struct mp_dns *dns, struct dns_cb *cb, const char *name, enum mp_dn
 
 		r->status = err == UB_SERVFAIL ? MP_DNS_SERVFAIL : MP_DNS_ERROR;
 		r->why = xstrdup(ub_strerror(err));
-	} else {
-		dns_fill_result(r, name, type, cb->q.res);
-		mp_dnscache_put(dns->cache, name, type, r, cb->q.res->ttl, mp_now_ms());
-	}
+	} else
+		answer_keep(dns, r, name, type, cb->q.res);
 	ub_resolve_free(cb->q.res);
 	cb_free(cb);
 	return r;
@@ -535,4 +553,99 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 	if (!done)
 		return query_abandon(dns, cb, id, broken, wait_ms);
 	return query_answer(dns, cb, name, type);
+}
+
+
+/*
+ * Prefetch.
+ */
+struct dns_prefetch {
+	struct mp_dns *dns;
+	enum mp_dns_type type;
+	struct dns_prefetch *prev, *next; /* in dns->prefetching */
+	char name[];
+};
+
+/* Under dns->mu. */
+static void
+prefetch_unlink(struct mp_dns *dns, struct dns_prefetch *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		dns->prefetching = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	dns->nprefetch--;
+}
+
+/* In the dispatcher: nobody waits, so the answer only goes to the cache. */
+static void
+prefetch_done(void *arg, int err, struct ub_result *res)
+{
+	struct dns_prefetch *p = arg;
+	struct mp_dns *dns = p->dns;
+
+	if (err == 0 && res != NULL) {
+		struct mp_dns_result *r = mp_dns_result_new(MP_DNS_OK, NULL);
+
+		answer_keep(dns, r, p->name, p->type, res);
+		mp_dns_result_free(&r);
+	}
+	ub_resolve_free(res);
+	pthread_mutex_lock(&dns->mu);
+	prefetch_unlink(dns, p);
+	pthread_mutex_unlock(&dns->mu);
+	free(p);
+}
+
+void
+mp_dns_prefetch(struct mp_dns *dns, const char *name, enum mp_dns_type type)
+{
+	struct dns_prefetch *p;
+	size_t n;
+	int id;
+
+	if (dns == NULL || dns->cache == NULL || !dns_query_name_ok(name))
+		return;
+#ifdef MP_DNS_FAKE
+	if (fake_fn != NULL)
+		return;
+#endif
+	n = strlen(name);
+	p = xcalloc(1, sizeof(*p) + n + 1);
+	p->dns = dns;
+	p->type = type;
+	memcpy(p->name, name, n + 1);
+	pthread_mutex_lock(&dns->mu);
+	if (dns->broken || dns->nprefetch >= MP_DNS_PREFETCH_MAX || !dispatcher_start(dns)) {
+		pthread_mutex_unlock(&dns->mu);
+		free(p);
+		return;
+	}
+	p->next = dns->prefetching;
+	if (p->next != NULL)
+		p->next->prev = p;
+	dns->prefetching = p;
+	dns->nprefetch++;
+	pthread_mutex_unlock(&dns->mu);
+	/* From here the callback may run (and free p) at any moment. */
+	if (ub_resolve_async(dns->ctx, p->name, (int)type, 1, p, prefetch_done, &id) != 0) {
+		pthread_mutex_lock(&dns->mu);
+		prefetch_unlink(dns, p);
+		pthread_mutex_unlock(&dns->mu);
+		free(p);
+	}
+}
+
+/* After the dispatcher stopped and the context went: no callback is left. */
+static void
+prefetch_free_all(struct mp_dns *dns)
+{
+	while (dns->prefetching != NULL) {
+		struct dns_prefetch *p = dns->prefetching;
+
+		prefetch_unlink(dns, p);
+		free(p);
+	}
 }

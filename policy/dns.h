@@ -94,6 +94,18 @@ void mp_dns_free(struct mp_dns **dnsp);
 struct mp_dns_result *mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
     const char *name, enum mp_dns_type type);
 void mp_dns_result_free(struct mp_dns_result **resp);
+/*
+ * Starts a lookup of name/type and returns at once, without waiting:
+ * the answer, when it comes, goes into the cache as a normal query's
+ * does, so that a later mp_dns_query of the name finds it there (DKIM
+ * keys are fetched this way while the message body streams in). A query
+ * made before the answer came waits for its own answer as usual. Never
+ * blocks and never fails loudly: a bad name, a resolver without a cache
+ * (no_cache), a stopped resolver or MP_DNS_PREFETCH_MAX prefetches
+ * already in flight make it do nothing.
+ */
+#define MP_DNS_PREFETCH_MAX 256
+void mp_dns_prefetch(struct mp_dns *dns, const char *name, enum mp_dns_type type);
 /* An empty result with status st and a reason (copied, may be NULL). */
 struct mp_dns_result *mp_dns_result_new(enum mp_dns_status st, const char *why);
 /* A deep copy (never NULL), and the heap bytes a result holds. */

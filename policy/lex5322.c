@@ -1,8 +1,10 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "lex5322.h"
+#include "util.h"
 
 bool
 mp_lex_fail(struct mp_lex *lx, const char *why)
@@ -64,4 +66,14 @@ mp_lex_skip_cfws(struct mp_lex *lx, bool lenient)
 	if (depth > 0)
 		return mp_lex_fail(lx, "unbalanced comment");
 	return true;
+}
+
+bool
+mp_lex_field_is(const char *name, const char *want)
+{
+	size_t n = strlen(name);
+
+	while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+		n--;
+	return n == strlen(want) && mp_strncasecmp(name, want, n) == 0;
 }

@@ -35,4 +35,12 @@ bool mp_lex_skip_fold(struct mp_lex *lx);
  */
 bool mp_lex_skip_cfws(struct mp_lex *lx, bool lenient);
 
+/*
+ * Is name the field name want? Case does not count, nor the white space
+ * that the obsolete syntax allows before the colon (RFC 5322 4.5.8):
+ * "From :" is a From field to a mail reader, so it is one to every part
+ * of us (DMARC, DKIM, the milter's caps) alike.
+ */
+bool mp_lex_field_is(const char *name, const char *want);
+
 #endif

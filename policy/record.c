@@ -26,6 +26,20 @@ record_identity(struct mp_store_record *r, const char *host, const char *queue_i
 	r->time = now;
 }
 
+/* Each signature verified here, as the aggregate reports need it. */
+static void
+record_dkim(struct mp_store_record *r, const struct mp_result *res)
+{
+	for (size_t i = 0; i < res->ndkim_sig && r->ndkim < MP_DKIM_MAX; i++) {
+		struct mp_store_dkim *k = &r->dkim[r->ndkim++];
+
+		mp_strlcpy(k->domain, res->dkim_sig[i].domain, sizeof(k->domain));
+		mp_strlcpy(k->selector, res->dkim_sig[i].selector, sizeof(k->selector));
+		k->result = res->dkim_sig[i].result;
+		k->aligned = res->dkim_sig_aligned[i];
+	}
+}
+
 void
 mp_record_build(struct mp_store_record *r, const struct mp_result *res,
     const struct mp_message *msg, enum mp_action applied, const char *host,
@@ -54,6 +68,7 @@ mp_record_build(struct mp_store_record *r, const struct mp_result *res,
 	if (dm->record_found)
 		r->published = dm->rec.p != MP_DMARC_P_UNSET ? dm->rec.p : MP_DMARC_P_NONE;
 	mp_strlcpy(r->org_domain, dm->org_domain, sizeof(r->org_domain));
+	record_dkim(r, res);
 	/* An incomplete posture is a lower bound: it would rank a domain
 	 * among the worst for a DNS hiccup, so only complete ones count. */
 	if (res->has_posture && res->posture.complete) {

@@ -42,6 +42,7 @@
 
 #include "conf.h"
 #include "decide.h"
+#include "dkim.h"
 #include "dmarc.h"
 #include "domain.h"
 #include "spf.h"
@@ -89,11 +90,18 @@ struct mp_store_record {
 	char org_domain[MP_DOMAIN_MAX];    /* "" = same as from_domain */
 	enum mp_spf_result spf;
 	enum mp_dmarc_result dmarc;
-	bool spf_aligned, dkim_aligned;
+	bool spf_aligned, dkim_aligned;    /* DMARC's: an aligned pass under its record */
 	enum mp_dmarc_policy policy;       /* the policy that applied (p, sp or np) */
 	enum mp_dmarc_policy published;    /* the p= the domain publishes, UNSET when none */
 	enum mp_dmarc_policy disposition;
 	enum mp_action action;
+	size_t ndkim;               /* one per DKIM-Signature verified here */
+	struct mp_store_dkim {
+		char domain[MP_DOMAIN_MAX];
+		char selector[MP_DKIM_SELECTOR_MAX];
+		enum mp_dkim_result result;
+		bool aligned;           /* d= aligns with the From domain */
+	} dkim[MP_DKIM_MAX];
 	int posture_score;          /* 0..100, or -1 when not known */
 	char posture_grade[3];      /* "" when not known */
 };
@@ -207,6 +215,8 @@ void mp_store_key_ip(const struct mp_store_options *o, char *buf, const char *ip
  * field per message: "spf/dmarc/SD/disposition", for example
  * "pass/pass/10/-" (S, D: SPF and DKIM alignment 0/1; disposition
  * none, quarantine, reject or "-"). Readers sum them into counters.
+ * D counts the messages whose DKIM pass aligned for DMARC (with [dkim]
+ * verify, our own verification), not signatures that merely align.
  */
 struct mp_store_counts {
 	long long total, spf_pass, spf_fail, dmarc_pass, dmarc_fail, dmarc_none, dmarc_error,

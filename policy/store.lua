@@ -14,7 +14,10 @@
 --        12 score ("" unknown) 13 grade 14 the message as JSON
 --        15 ttl_message 16 ttl_domain 17 ttl_day 18 halflife
 --        19 recent cap 20 the outcome field (see store.h)
---  Returns 1 when counted, 0 when the message key existed (a replay).
+--  The message JSON holds its DKIM signatures ("dkim": d, s, result,
+--  aligned); the outcome's DKIM bit counts, per domain and day, the
+--  messages whose DKIM pass aligned for DMARC. Returns 1 when counted, 0
+--  when the message key existed (a replay).
 --
 -- Mode "p" (a posture score alone):
 --  KEYS 1 domain 2 worst; ARGV 1 "p" 2 now 3 domain 4 org 5 score

@@ -251,6 +251,29 @@ json_puts(struct mp_buf *b, const char *key, const char *s)
 	mp_buf_putc(b, '"');
 }
 
+/* Each DKIM signature verified here: {"d","s","result","aligned"}. */
+static void
+dkim_json(const struct mp_store_record *r, struct mp_buf *out)
+{
+	struct mp_buf one = MP_BUF_INIT;
+
+	mp_buf_puts(out, ",\"dkim\":[");
+	for (size_t i = 0; i < r->ndkim && i < MP_DKIM_MAX; i++) {
+		/* json_puts puts a comma before every key but the first. */
+		mp_buf_reset(&one);
+		mp_buf_putc(&one, '{');
+		json_puts(&one, "d", r->dkim[i].domain);
+		json_puts(&one, "s", r->dkim[i].selector);
+		json_puts(&one, "result", mp_dkim_result_str(r->dkim[i].result));
+		mp_buf_printf(&one, ",\"aligned\":%s}", r->dkim[i].aligned ? "true" : "false");
+		if (i > 0)
+			mp_buf_putc(out, ',');
+		mp_buf_append(out, one.data, one.len);
+	}
+	mp_buf_putc(out, ']');
+	mp_buf_free(&one);
+}
+
 /* The stored form of a message (README "Redis key schema"). */
 static void
 message_json(const struct mp_store_record *r, const char *domain, const char *org,
@@ -273,6 +296,7 @@ message_json(const struct mp_store_record *r, const char *domain, const char *or
 	json_puts(out, "policy", policy_word(r->policy));
 	json_puts(out, "disposition", policy_word(r->disposition));
 	json_puts(out, "action", mp_action_str(r->action));
+	dkim_json(r, out);
 	if (r->posture_score >= 0 && r->posture_score <= 100) {
 		mp_buf_printf(out, ",\"score\":%d", r->posture_score);
 		json_puts(out, "grade", r->posture_grade);

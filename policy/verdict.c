@@ -4,16 +4,18 @@
  *
  * Order: From domain(s) -> DMARC policy discovery for each (every query
  * DMARC needs, before anything the sender controls can spend the
- * deadline) -> SPF for the MAIL FROM identity, with what is left -> the
- * DMARC decision for each (no query) -> the strictest outcome -> posture
- * of the From domain -> the Authentication-Results value. Every DNS
- * lookup shares one deadline ([policy] eval_timeout), so the whole
- * evaluation stays inside the MTA's milter timeouts.
+ * deadline) -> DKIM verification (its keys were prefetched at the end of
+ * the header, so they are mostly in the cache by now) -> SPF for the
+ * MAIL FROM identity, with what is left -> the DMARC decision for each
+ * (no query) -> the strictest outcome -> DKIM alignment per signature
+ * -> posture of the From domain -> the Authentication-Results value
+ * (verdict_show.c). Every DNS lookup shares one deadline ([policy]
+ * eval_timeout), so the whole evaluation stays inside the MTA's milter
+ * timeouts.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "authres.h"
 #include "decide.h"
 #include "domain.h"
+#include "lex5322.h"
 #include "log.h"
 #include "verdict.h"
 
@@ -32,6 +35,7 @@ struct mp_evaluator {
 	struct mp_psl *psl;
 	struct mp_spf *spf;
 	struct mp_dmarc *dmarc;
+	struct mp_dkim *dkim;		/* NULL: [dkim] verify = no */
 	char authserv_id[256];
 	size_t ntrusted;
 	char trusted[MAX_TRUSTED][256];
@@ -45,7 +49,6 @@ struct mp_evaluator {
 /* The facts, and the header written from them. */
 struct mp_verdict {
 	struct mp_result r;
-	char authserv_id[256];
 	struct mp_buf authres;
 };
 
@@ -96,6 +99,40 @@ mp_evaluator_dmarc(struct mp_evaluator *ev)
 	return ev->dmarc;
 }
 
+struct mp_dkim *
+mp_evaluator_dkim(struct mp_evaluator *ev)
+{
+	return ev->dkim;
+}
+
+/* The id goes into every header we write: it must be a plain token.
+ * "" is the host name. */
+static bool
+set_authserv_id(struct mp_evaluator *ev, const char *id, char *err, size_t errlen)
+{
+	if (id[0] == '\0') {
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+			mp_strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		mp_strlcpy(ev->authserv_id, host, sizeof(ev->authserv_id));
+	} else {
+		mp_strlcpy(ev->authserv_id, id, sizeof(ev->authserv_id));
+	}
+	mp_ascii_lower(ev->authserv_id);
+	for (const char *c = ev->authserv_id; *c; c++) {
+		unsigned char u = (unsigned char)*c;
+
+		if (u <= ' ' || u >= 0x7f || strchr("()<>@,;:\\\"/[]?=", u)) {
+			snprintf(err, errlen, "authserv_id \"%s\" is not a token (RFC 8601)",
+			    ev->authserv_id);
+			return false;
+		}
+	}
+	return true;
+}
+
 struct mp_evaluator *
 mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen)
 {
@@ -107,8 +144,7 @@ mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err, size_t errl
 {
 	struct mp_evaluator *ev = xcalloc(1, sizeof(*ev));
 	struct mp_dns_options dopt = { 0 };
-
-	const char *id;
+	struct mp_dkim_options kopt;
 	char e[256];
 
 	pthread_mutex_init(&ev->stats_lock, NULL);
@@ -134,29 +170,14 @@ mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err, size_t errl
 	}
 	ev->spf = mp_spf_new(ev->dns);
 	ev->dmarc = mp_dmarc_new(ev->dns, ev->psl);
-
-	id = mp_conf_str(conf, "policy", "authserv_id");
-	if (id[0] == '\0') {
-		char host[256];
-
-		if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
-			mp_strlcpy(host, "localhost", sizeof(host));
-		host[sizeof(host) - 1] = '\0';
-		mp_strlcpy(ev->authserv_id, host, sizeof(ev->authserv_id));
-	} else {
-		mp_strlcpy(ev->authserv_id, id, sizeof(ev->authserv_id));
+	mp_dkim_options_from_conf(conf, &kopt);
+	kopt.psl = ev->psl;	/* signatures aligned with the From domain are verified first */
+	if (kopt.verify && (ev->dkim = mp_dkim_new(ev->dns, &kopt, e, sizeof(e))) == NULL) {
+		snprintf(err, errlen, "dkim: %s", e);
+		goto fail;
 	}
-	mp_ascii_lower(ev->authserv_id);
-	/* The id goes into every header we write: it must be a plain token. */
-	for (const char *c = ev->authserv_id; *c; c++) {
-		unsigned char u = (unsigned char)*c;
-
-		if (u <= ' ' || u >= 0x7f || strchr("()<>@,;:\\\"/[]?=", u)) {
-			snprintf(err, errlen, "authserv_id \"%s\" is not a token (RFC 8601)",
-			    ev->authserv_id);
-			goto fail;
-		}
-	}
+	if (!set_authserv_id(ev, mp_conf_str(conf, "policy", "authserv_id"), err, errlen))
+		goto fail;
 	parse_trusted(ev, mp_conf_str(conf, "policy", "trusted_authserv_ids"));
 	ev->eval_timeout_ms = (unsigned)mp_conf_int(conf, "policy", "eval_timeout") * 1000U;
 	ev->posture = mp_conf_bool(conf, "policy", "posture");
@@ -177,6 +198,7 @@ mp_evaluator_free(struct mp_evaluator **evp)
 
 	if (ev == NULL)
 		return;
+	mp_dkim_free(&ev->dkim);
 	mp_dmarc_free(&ev->dmarc);
 	mp_spf_free(&ev->spf);
 	mp_psl_free(&ev->psl);
@@ -258,7 +280,8 @@ is_trusted(const struct mp_evaluator *ev, const char *id)
 	return false;
 }
 
-/* DKIM results from Authentication-Results headers added by trusted hosts. */
+/* DKIM results from Authentication-Results headers added by trusted hosts
+ * ([dkim] verify = no). */
 static void
 collect_dkim(const struct mp_evaluator *ev, const struct mp_header *h, struct mp_verdict *v)
 {
@@ -353,7 +376,7 @@ collect_from(const struct mp_message *msg, struct mp_verdict *v,
 		const char *why, *ds[MP_FROM_MAX_ADDRS];
 		size_t n;
 
-		if (mp_strcasecmp(h->name, "From") != 0)
+		if (!mp_lex_field_is(h->name, "From"))
 			continue;
 		nfrom_fields++;
 		if (!mp_from_parse(h->value, h->value_len, from, &why)) {
@@ -403,29 +426,76 @@ evaluate_spf(struct mp_evaluator *ev, const struct mp_message *msg,
 }
 
 /*
- * DMARC in two phases around SPF: every From domain's policy is fetched
- * first, with the whole deadline, so that a sender's slow SPF lookups
- * can never starve the lookup of the policy it forges; SPF then gets
- * what is left; the decision makes no query. Several From domains are
- * each evaluated and the strictest outcome kept, so a forger cannot
- * pick the domain that suits him (RFC 7489 6.6.1); if one of them could
- * not be evaluated, nothing says the forged one was harmless, and the
- * message is handled as one with an unusable From.
+ * Our own DKIM verification, finished within the deadline: every
+ * signature's outcome, and the passes as DMARC's only DKIM input. Keys
+ * were prefetched when the header ended; a signature whose key is not
+ * there yet waits for it here, before SPF (which the sender controls)
+ * can spend the deadline.
  */
 static void
-evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
+dkim_finish(struct mp_evaluator *ev, const struct mp_message *msg,
     const struct mp_deadline *dl, struct mp_verdict *v)
 {
-	char (*domains)[MP_DOMAIN_MAX] = xcalloc(MP_FROM_MAX_ADDRS * 4, MP_DOMAIN_MAX);
-	size_t ndomains = collect_from(msg, v, domains, MP_FROM_MAX_ADDRS * 4);
-	struct mp_dmarc_outcome *o = xcalloc(ndomains ? ndomains : 1, sizeof(*o));
-	char spf_domain[MP_DOMAIN_MAX];
-	const char *why;
-	bool unknown = false;
+	if (ev->dkim == NULL || msg->dkim == NULL)
+		return;
+	/*
+	 * The sender picks d= as he picks his MAIL FROM domain: keys behind
+	 * a zone that never answers, one after the other, must not spend
+	 * the time SPF needs. DKIM gets half of what is left (every key was
+	 * asked for at the end of the header, so a live zone has answered
+	 * long before); a key not in by then is temperror, never a pass.
+	 */
+	struct mp_deadline half;
+	unsigned left = mp_deadline_left(dl);
 
-	for (size_t i = 0; i < ndomains; i++)
-		mp_dmarc_discover(ev->dmarc, dl, domains[i], &o[i]);
-	evaluate_spf(ev, msg, dl, v);
+	half = *dl;
+	if (dl->end_ms != 0 && left > 1)
+		mp_deadline_set(&half, left / 2);
+	v->r.dkim_verified = true;
+	v->r.ndkim_sig = mp_dkim_msg_finish(msg->dkim, &half, v->r.dkim_sig, MP_DKIM_MAX);
+	if (v->r.ndkim_sig > MP_DKIM_MAX)
+		v->r.ndkim_sig = MP_DKIM_MAX;
+	for (size_t i = 0; i < v->r.ndkim_sig; i++) {
+		const struct mp_dkim_sig *s = &v->r.dkim_sig[i];
+
+		if (s->result != MP_DKIM_PASS || s->domain[0] == '\0')
+			continue;
+		mp_strlcpy(v->r.dkim[v->r.ndkim].domain, s->domain, MP_DOMAIN_MAX);
+		v->r.dkim[v->r.ndkim++].pass = true;
+	}
+}
+
+/*
+ * Each signature's d= against the From domain DMARC judged, the way
+ * DMARC aligns DKIM there: strict under adkim=s, relaxed otherwise
+ * (also without a record, so that the store can count aligned passes
+ * of domains that publish none yet).
+ */
+static void
+dkim_align(const struct mp_evaluator *ev, struct mp_verdict *v)
+{
+	bool strict = v->r.dmarc.record_found && v->r.dmarc.rec.adkim_strict;
+
+	if (v->r.from_domain[0] == '\0')
+		return;
+	for (size_t i = 0; i < v->r.ndkim_sig; i++)
+		v->r.dkim_sig_aligned[i] = v->r.dkim_sig[i].domain[0] != '\0' &&
+		    mp_dmarc_aligned(ev->psl, v->r.from_domain, v->r.dkim_sig[i].domain, strict);
+}
+
+/*
+ * The decision for each From domain (no query), the strictest kept.
+ * Several From domains are each evaluated, so a forger cannot pick the
+ * domain that suits him (RFC 7489 6.6.1); if one of them could not be
+ * evaluated, nothing says the forged one was harmless, and the message
+ * is handled as one with an unusable From.
+ */
+static void
+decide_each(struct mp_evaluator *ev, const struct mp_message *msg,
+    char (*domains)[MP_DOMAIN_MAX], size_t ndomains, struct mp_dmarc_outcome *o,
+    struct mp_verdict *v)
+{
+	bool unknown = false;
 
 	v->r.nfrom_domains = ndomains;
 	v->r.dmarc_result = MP_DMARC_PERMERROR;
@@ -468,6 +538,30 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 		v->r.dmarc.disposition = MP_DMARC_P_NONE;
 		mp_strlcpy(v->r.dmarc.reason, v->r.problem_text, sizeof(v->r.dmarc.reason));
 	}
+}
+
+/*
+ * DMARC in two phases around DKIM and SPF: every From domain's policy
+ * is fetched first, with the whole deadline, so that a sender's slow
+ * lookups can never starve the lookup of the policy it forges; DKIM
+ * then SPF get what is left; the decision makes no query.
+ */
+static void
+evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
+    const struct mp_deadline *dl, struct mp_verdict *v)
+{
+	char (*domains)[MP_DOMAIN_MAX] = xcalloc(MP_FROM_MAX_ADDRS * 4, MP_DOMAIN_MAX);
+	size_t ndomains = collect_from(msg, v, domains, MP_FROM_MAX_ADDRS * 4);
+	struct mp_dmarc_outcome *o = xcalloc(ndomains ? ndomains : 1, sizeof(*o));
+	char spf_domain[MP_DOMAIN_MAX];
+	const char *why;
+
+	for (size_t i = 0; i < ndomains; i++)
+		mp_dmarc_discover(ev->dmarc, dl, domains[i], &o[i]);
+	dkim_finish(ev, msg, dl, v);
+	evaluate_spf(ev, msg, dl, v);
+	decide_each(ev, msg, domains, ndomains, o, v);
+	dkim_align(ev, v);
 	/* An SPF temperror can change the outcome only for a domain that
 	 * could align with the From domain. */
 	if (v->r.from_domain[0] != '\0' && mp_domain_normalize(v->r.spf.dmarc_domain,
@@ -475,46 +569,6 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 		v->r.spf_could_align = mp_dmarc_aligned(ev->psl, v->r.from_domain, spf_domain, false);
 	free(o);
 	free(domains);
-}
-
-/*
- * smtp.mailfrom is what downstream readers align on: it is the address
- * only when the display copy is the address unchanged, holds one '@'
- * (a reader that splits "a@victim"@attacker at the first would see the
- * victim) and is short enough for an A-R reader (ours keeps 255 bytes of
- * a value), else the domain SPF checked (RFC 8601 2.7.2 allows the
- * domain alone), never a cut or escaped copy that could read as another
- * domain.
- */
-static void
-write_authres(struct mp_verdict *v)
-{
-	struct mp_buf *b = &v->authres;
-
-	mp_buf_printf(b, "%s; spf=%s", v->authserv_id, mp_spf_result_str(v->r.spf.result));
-	if (v->r.mail_from_shown[0] && v->r.mail_from_whole &&
-	    strchr(v->r.mail_from_shown, '@') == strrchr(v->r.mail_from_shown, '@') &&
-	    strlen(v->r.mail_from_shown) < sizeof(((struct mp_authres_prop *)0)->value) - 2) {
-		mp_buf_puts(b, " smtp.mailfrom=");
-		mp_authres_put_pvalue(b, v->r.mail_from_shown);
-	} else if (v->r.mail_from_shown[0] && v->r.spf.domain[0]) {
-		mp_buf_puts(b, " smtp.mailfrom=");
-		mp_authres_put_value(b, v->r.spf.domain);
-	} else if (v->r.mail_from_shown[0] == '\0' && v->r.spf.dmarc_domain[0]) {
-		mp_buf_puts(b, " smtp.helo=");
-		mp_authres_put_value(b, v->r.spf.dmarc_domain);
-	}
-	mp_buf_printf(b, ";\n\tdmarc=%s", mp_dmarc_result_str(v->r.dmarc_result));
-	if (v->r.from_domain[0] == '\0') {
-		mp_buf_puts(b, " reason=");
-		mp_authres_put_value(b, v->r.problem_text[0] ? v->r.problem_text : "no From domain");
-		return;
-	}
-	if (v->r.dmarc.record_found)
-		mp_buf_printf(b, " (p=%s dis=%s)", mp_dmarc_policy_str(v->r.dmarc.policy),
-		    mp_dmarc_policy_str(v->r.dmarc.disposition));
-	mp_buf_puts(b, " header.from=");
-	mp_authres_put_value(b, v->r.from_domain);
 }
 
 struct mp_verdict *
@@ -525,7 +579,6 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 	struct mp_deadline dl;
 
 	mp_deadline_set(&dl, ev->eval_timeout_ms);
-	mp_strlcpy(v->authserv_id, ev->authserv_id, sizeof(v->authserv_id));
 	mp_strlcpy(v->r.ip, msg->ip ? msg->ip : "", sizeof(v->r.ip));
 	/* Peer text is kept printable: it reaches headers, logs and JSON. */
 	if (msg->helo != NULL)
@@ -535,9 +588,11 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 		v->r.mail_from_whole = mp_printable_copy(v->r.mail_from_shown,
 		    sizeof(v->r.mail_from_shown), msg->mail_from, strlen(msg->mail_from));
 
-	for (size_t i = 0; i < msg->nheaders; i++)
-		if (mp_strcasecmp(msg->headers[i].name, "Authentication-Results") == 0)
-			collect_dkim(ev, &msg->headers[i], v);
+	/* Someone else's DKIM results count only when we verify none. */
+	if (ev->dkim == NULL)
+		for (size_t i = 0; i < msg->nheaders; i++)
+			if (mp_strcasecmp(msg->headers[i].name, "Authentication-Results") == 0)
+				collect_dkim(ev, &msg->headers[i], v);
 
 	evaluate(ev, msg, &dl, v);
 
@@ -546,7 +601,7 @@ mp_evaluate(struct mp_evaluator *ev, const struct mp_message *msg)
 		v->r.has_posture = true;
 	}
 
-	write_authres(v);
+	mp_result_authres(&v->r, ev->authserv_id, &v->authres);
 	v->r.elapsed_ms = mp_now_ms() - start;
 	return v;
 }
@@ -615,79 +670,4 @@ unsigned long long
 mp_verdict_elapsed_ms(const struct mp_verdict *v)
 {
 	return v->r.elapsed_ms;
-}
-
-void
-mp_verdict_print(const struct mp_verdict *v, const struct mp_decision *dec,
-    struct mp_buf *out)
-{
-	const struct mp_dmarc_outcome *d = &v->r.dmarc;
-
-	mp_buf_printf(out, "Client:        %s (HELO %s)\n", v->r.ip[0] ? v->r.ip : "-",
-	    v->r.helo_shown[0] ? v->r.helo_shown : "-");
-	mp_buf_printf(out, "MAIL FROM:     <%s>\n", v->r.mail_from_shown);
-	mp_buf_printf(out, "From domain:   %s\n", v->r.from_domain[0] ? v->r.from_domain : "-");
-	if (v->r.problem_text[0])
-		mp_buf_printf(out, "Problem:       %s\n", v->r.problem_text);
-	mp_buf_printf(out, "SPF:           %s (%s%s%s)\n", mp_spf_result_str(v->r.spf.result),
-	    v->r.spf.identity[0] ? v->r.spf.identity : "-", v->r.spf.reason[0] ? ": " : "",
-	    v->r.spf.reason);
-	if (v->r.spf.explanation[0])
-		mp_buf_printf(out, "SPF exp:       %s\n", v->r.spf.explanation);
-	mp_buf_printf(out, "DMARC:         %s", mp_dmarc_result_str(v->r.dmarc_result));
-	if (d->record_found)
-		mp_buf_printf(out, " (policy %s from _dmarc.%s%s, disposition %s)",
-		    mp_dmarc_policy_str(d->policy), d->policy_domain,
-		    d->from_org ? ", organizational domain" : "",
-		    mp_dmarc_policy_str(d->disposition));
-	mp_buf_printf(out, "\n               %s\n", d->reason);
-	if (d->record_found)
-		mp_buf_printf(out, "DMARC record:  %s\n", d->record);
-	mp_buf_printf(out, "Alignment:     SPF %s, DKIM %s\n",
-	    d->spf_aligned ? "aligned" : "not aligned",
-	    d->dkim_aligned ? "aligned" : v->r.ndkim ? "not aligned" : "no trusted DKIM result");
-	if (dec != NULL)
-		mp_buf_printf(out, "Action:        %s (%s)\n", mp_action_str(dec->action),
-		    dec->reply);
-	if (v->r.has_posture)
-		mp_posture_print(&v->r.posture, out);
-	mp_buf_printf(out, "Authentication-Results: %s\n", mp_verdict_authres(v));
-	mp_buf_printf(out, "Time:          %llu ms\n", v->r.elapsed_ms);
-}
-
-char *
-mp_verdict_json(const struct mp_verdict *v, const struct mp_decision *dec)
-{
-	const struct mp_dmarc_outcome *d = &v->r.dmarc;
-	json_t *root;
-	char *s;
-
-	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, "
-	    "s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
-	    "s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:s}, "
-	    "s:s}",
-	    "client_ip", v->r.ip, "helo", v->r.helo_shown, "mail_from", v->r.mail_from_shown,
-	    "from_domain", v->r.from_domain, "problem", v->r.problem_text,
-	    "elapsed_ms", (json_int_t)v->r.elapsed_ms,
-	    "spf", "result", mp_spf_result_str(v->r.spf.result), "domain", v->r.spf.domain,
-	    "dmarc_domain", v->r.spf.dmarc_domain, "identity", v->r.spf.identity, "reason", v->r.spf.reason,
-	    "explanation", v->r.spf.explanation,
-	    "dmarc", "result", mp_dmarc_result_str(v->r.dmarc_result),
-	    "policy", mp_dmarc_policy_str(d->policy),
-	    "disposition", mp_dmarc_policy_str(d->disposition),
-	    "policy_domain", d->policy_domain, "from_org", d->from_org,
-	    "org_domain", d->org_domain, "record", d->record,
-	    "spf_aligned", d->spf_aligned, "dkim_aligned", d->dkim_aligned,
-	    "reason", d->reason,
-	    "authentication_results", mp_verdict_authres(v));
-	if (root == NULL)
-		return xstrdup("{}");	/* only if a string was not UTF-8; they are printable */
-	if (v->r.has_posture)
-		json_object_set_new(root, "posture", mp_posture_json(&v->r.posture));
-	if (dec != NULL)
-		json_object_set_new(root, "action", json_pack("{s:s, s:s}", "action",
-		    mp_action_str(dec->action), "reason", dec->reply));
-	s = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(root);
-	return s ? s : xstrdup("{}");
 }

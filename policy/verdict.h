@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "dkim.h"
 #include "dmarc.h"
 #include "from.h"
 #include "pcache.h"
@@ -40,6 +41,10 @@ struct mp_dns *mp_evaluator_dns(struct mp_evaluator *ev);
 const struct mp_psl *mp_evaluator_psl(const struct mp_evaluator *ev);
 struct mp_spf *mp_evaluator_spf(struct mp_evaluator *ev);
 struct mp_dmarc *mp_evaluator_dmarc(struct mp_evaluator *ev);
+/* The DKIM verifier, from which a caller makes each message's
+ * mp_dkim_msg (mp_message.dkim); NULL when [dkim] verify = no. DKIM
+ * results of trusted Authentication-Results headers count only then. */
+struct mp_dkim *mp_evaluator_dkim(struct mp_evaluator *ev);
 
 struct mp_header {
 	const char *name;
@@ -51,12 +56,16 @@ struct mp_message {
 	const char *ip;             /* client address, IPv4 or IPv6 text */
 	const char *helo;
 	const char *mail_from;      /* without angle brackets; "" for the null sender */
-	const struct mp_header *headers;   /* only From and Authentication-Results matter */
+	const struct mp_header *headers;   /* only From and Authentication-Results matter
+	                                    * (DKIM reads its own feed, below) */
 	size_t nheaders;
 	bool from_incomplete;       /* a From field was dropped or cut before us: the
 	                             * From is unusable (nothing says what was lost) */
 	bool want_posture;          /* also score the From domain's posture */
 	int pct_sample;             /* -1: random; 0..99: fixed (tests) */
+	/* The message's DKIM verification, fed by the caller up to the end of
+	 * the body (mp_evaluate finishes it). NULL: not verified here. */
+	struct mp_dkim_msg *dkim;
 };
 
 enum mp_problem {
@@ -86,8 +95,12 @@ struct mp_result {
 	size_t nfrom_domains;
 	enum mp_problem problem;
 	char problem_text[128];     /* "" when MP_PROBLEM_NONE */
-	size_t ndkim;
-	struct mp_dkim_result dkim[MP_DKIM_MAX];
+	size_t ndkim;               /* the DKIM results DMARC used: */
+	struct mp_dmarc_dkim dkim[MP_DKIM_MAX];   /* from dkim_sig, or trusted A-R */
+	bool dkim_verified;         /* our own DKIM verification ran ([dkim] verify) */
+	size_t ndkim_sig;           /* one per DKIM-Signature field, in header order */
+	struct mp_dkim_sig dkim_sig[MP_DKIM_MAX];
+	bool dkim_sig_aligned[MP_DKIM_MAX];        /* d= aligns with the From domain */
 	bool has_posture;
 	struct mp_posture posture;  /* when has_posture */
 	unsigned long long elapsed_ms;
@@ -124,9 +137,22 @@ const char *mp_evaluator_authserv_id(const struct mp_evaluator *ev);
 unsigned long long mp_verdict_elapsed_ms(const struct mp_verdict *v);
 
 /* Text (for mailposture-check) and JSON renderings, with the decision
- * taken on the verdict (NULL: none shown). */
+ * taken on the verdict (NULL: none shown). The JSON's "dkim" lists each
+ * signature verified here: d, s, b, algorithm, key_bits, result,
+ * reason, aligned, checked, body_truncated. */
 void mp_verdict_print(const struct mp_verdict *v, const struct mp_decision *d,
     struct mp_buf *out);
 char *mp_verdict_json(const struct mp_verdict *v, const struct mp_decision *d); /* caller frees */
+
+/*
+ * The Authentication-Results value of r under authserv_id, appended to
+ * out (what mp_verdict_authres gives): spf=, one dkim= per signature
+ * verified here (dkim=none for an unsigned message; none at all when
+ * DKIM was not verified here), dmarc=. Results on lines of their own.
+ */
+void mp_result_authres(const struct mp_result *r, const char *authserv_id, struct mp_buf *out);
+/* Text for a header comment: printable, cut, without the characters
+ * that would end or nest the comment. */
+void mp_header_comment(struct mp_buf *out, const char *s);
 
 #endif

@@ -164,15 +164,63 @@ counts_table(FILE *out, const json_t *all, const json_t *period, long long days)
 	table_print(&t, out, TABLE_WIDTH);
 }
 
+/* The results of a message's DKIM signatures, "pass+fail"; "-" when none
+ * were verified (or the message was stored before they were). */
+static const char *
+dkim_results(const json_t *m, char *buf, size_t len)
+{
+	const json_t *sigs = json_object_get(m, "dkim"), *sig;
+	size_t i, at = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(sigs, i, sig) {
+		int n = snprintf(buf + at, len - at, "%s%s", i > 0 ? "+" : "",
+		    s_of(sig, "result", "?"));
+
+		if (n < 0 || (size_t)n >= len - at)
+			break;
+		at += (size_t)n;
+	}
+	return buf[0] ? buf : "-";
+}
+
+/* Each stored DKIM signature of the messages, one line each (nothing
+ * when none of them has any). */
+static void
+signatures_table(FILE *out, const json_t *arr)
+{
+	static const char *const h[] = { "Queue ID", "DKIM d=", "s=", "Result", "Aligned" };
+	struct table *t;
+	const json_t *m, *sig;
+	size_t i, j, n = 0;
+
+	json_array_foreach(arr, i, m)
+		n += json_array_size(json_object_get(m, "dkim"));
+	if (n == 0)
+		return;
+	t = table_new("lLlll", h);
+	json_array_foreach(arr, i, m) {
+		json_array_foreach(json_object_get(m, "dkim"), j, sig) {
+			const char *row[] = { s_of(m, "qid", "-"), s_of(sig, "d", "-"),
+				s_of(sig, "s", "-"), s_of(sig, "result", "-"),
+				json_is_true(json_object_get(sig, "aligned")) ? "yes" : "no" };
+
+			table_add(t, row);
+		}
+	}
+	fprintf(out, "\nDKIM signatures:\n");
+	table_print(&t, out, TABLE_WIDTH);
+}
+
 static void
 messages_table(FILE *out, const json_t *arr)
 {
 	static const char *const h[] = { "Time (UTC)", "Client IP", "SPF", "DMARC", "Aligned",
-		"Disposition", "Action", "Host", "Queue ID" };
-	struct table *t = table_new("lllllllLl", h);
+		"DKIM", "Disposition", "Action", "Host", "Queue ID" };
+	struct table *t = table_new("llllllllLl", h);
 	const json_t *m;
 	size_t i;
-	char when[32];
+	char when[32], dk[64];
 
 	json_array_foreach(arr, i, m) {
 		bool sa = json_is_true(json_object_get(m, "spf_aligned"));
@@ -180,12 +228,14 @@ messages_table(FILE *out, const json_t *arr)
 		const char *al = sa && da ? "spf+dkim" : sa ? "spf" : da ? "dkim" : "no";
 		const char *dispo = s_of(m, "disposition", "");
 		const char *row[] = { epoch_of(m, "t", when, sizeof(when)), s_of(m, "ip", "-"),
-			s_of(m, "spf", "-"), s_of(m, "dmarc", "-"), al, dispo[0] ? dispo : "-",
+			s_of(m, "spf", "-"), s_of(m, "dmarc", "-"), al,
+			dkim_results(m, dk, sizeof(dk)), dispo[0] ? dispo : "-",
 			s_of(m, "action", "-"), s_of(m, "host", "-"), s_of(m, "qid", "-") };
 
 		table_add(t, row);
 	}
 	table_print(&t, out, TABLE_WIDTH);
+	signatures_table(out, arr);
 }
 
 void

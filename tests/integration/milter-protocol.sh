@@ -2,7 +2,8 @@
 # mailposture-milter at the protocol level: miltertest plays the MTA, one
 # Lua script per topic in tests/miltertest/ (negotiation, verdicts,
 # forged Authentication-Results, several messages and aborts on one
-# connection, hostile input, skip rules, spoofed identities), plus
+# connection, hostile input, skip rules, spoofed identities, DKIM with
+# the body streamed and skipped), plus
 # rawmilter.py for packets miltertest cannot send (NUL bytes, values over
 # 1 KB) and bounds.py for every bound taken past its limit (floods of
 # forged Authentication-Results, long HELO and MAIL FROM, a deletion that
@@ -140,13 +141,33 @@ report() {
 	fi
 }
 
-# run_lua NAME SOCKET: one script through miltertest.
+# run_lua NAME SOCKET [-D VAR=VALUE...]: one script through miltertest.
 run_lua() {
 	local name=$1 sock=$2 status
-	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$sock" -s "$MT_DIR/$name.lua" \
+	shift 2
+	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$sock" "$@" -s "$MT_DIR/$name.lua" \
 		> "$D/$name.out" 2>&1
 	status=$?
 	report "$name" "$D/$name.out" "$status"
+}
+
+# The ESP's newsletter for dkim.example.org (tests/zones), signed at test
+# time by dkimpy (tests/dkim/sign), and its unsigned twin, for dkim.lua.
+DKIM_OK=""
+if /usr/bin/python3 -c 'import dkim' 2>/dev/null; then
+	printf 'From: Bob <bob@dkim.example.org>\nTo: <rcpt@example.net>\nSubject: News\n' > "$D/unsigned.eml"
+	printf 'Message-ID: <esp1@dkim.example.org>\n\nHello,\n\nthis month'"'"'s  news.\t\n\n-- \nThe team\n' \
+		>> "$D/unsigned.eml"
+	sed -i 's/$/\r/' "$D/unsigned.eml"
+	/usr/bin/python3 "$here/../dkim/sign" -s s2048 < "$D/unsigned.eml" > "$D/signed.eml" && DKIM_OK=1
+fi
+# run_dkim SOCKET: dkim.lua, or a skip without dkimpy.
+run_dkim() {
+	if [ -n "$DKIM_OK" ]; then
+		run_lua dkim "$1" -D SIGNED="$D/signed.eml" -D UNSIGNED="$D/unsigned.eml"
+	else
+		ok "dkim # SKIP /usr/bin/python3 lacks dkim (python3-dkim)"
+	fi
 }
 
 lines() {
@@ -217,6 +238,14 @@ run_lua skip "$TCP"
 check "skip: the log says why and counts the deleted field" \
 	grep -q 'SKIP1: client=.*\[198.51.100.7\] .*skipped: client in skip_networks forged_ar_deleted=1' "$LOG"
 
+run_dkim "$TCP"
+if [ -n "$DKIM_OK" ]; then
+	check "dkim: the log has the signature with its result and alignment" \
+		grep -q 'DKIM1: .*dmarc=pass .*action=accept .*dkim="pass d=dkim.example.org s=s2048 aligned"' "$LOG"
+	check "dkim: the unsigned twin is logged with dkim=none and refused" \
+		grep -q 'DKIM2: .*dmarc=fail .*action=reject .*dkim=none' "$LOG"
+fi
+
 if command -v python3 >/dev/null 2>&1; then
 	timeout 120 python3 "$MT_DIR/rawmilter.py" 127.0.0.1 "$PORT" > "$D/rawmilter.out" 2>&1
 	report rawmilter "$D/rawmilter.out" $?
@@ -258,6 +287,9 @@ check("unix socket: no reply to headers (SMFIP_NR_HDR)", mt.test_option(c, SMFIP
 check("unix socket: no reply to MAIL (SMFIP_NR_MAIL)", mt.test_option(c, SMFIP_NR_MAIL))
 check("unix socket: no reply to connect and HELO", mt.test_option(c, SMFIP_NR_CONN) and mt.test_option(c, SMFIP_NR_HELO))
 check("unix socket: no RCPT (SMFIP_NORCPT)", mt.test_option(c, SMFIP_NORCPT))
+check("unix socket: no reply to end of header (SMFIP_NR_EOH)", mt.test_option(c, SMFIP_NR_EOH))
+check("unix socket: the body is asked for and answered",
+    not mt.test_option(c, SMFIP_NOBODY) and not mt.test_option(c, SMFIP_NR_BODY))
 mt.disconnect(c)
 done()
 LUA
@@ -268,6 +300,11 @@ for s in verdicts forged session skip spoof; do
 		> "$D/unix-$s.out" 2>&1
 	report "unix $s" "$D/unix-$s.out" $?
 done
+if [ -n "$DKIM_OK" ]; then
+	timeout 120 miltertest -D MT_DIR="$MT_DIR" -D SOCK="$UNIX" -D SIGNED="$D/signed.eml" \
+		-D UNSIGNED="$D/unsigned.eml" -s "$MT_DIR/dkim.lua" > "$D/unix-dkim.out" 2>&1
+	report "unix dkim" "$D/unix-dkim.out" $?
+fi
 if command -v python3 >/dev/null 2>&1; then
 	# Refusals come at end of message here: MAIL gets no reply.
 	run_bounds "unix bounds" "$D/milter.sock"

@@ -285,10 +285,12 @@ check "unix socket: the skip is logged with the queue id" \
 SMDBG="$MP_SM_DIR/debug.log"
 check "Sendmail took the milter's MAIL FROM macro list (smfi_setsymlist)" \
 	grep -q 'milter_getsymlist(mailposture, macros.envfrom, "i {auth_authen}")=2' "$SMDBG"
-check "TCP: only the body and unknown commands skipped (pflags 0x110)" \
-	grep -q 'milter_negotiate(mailposture): received: version 6, fflags 0x[0-9a-f]*, pflags 0x110$' "$SMDBG"
-check "unix socket: no-reply (connect, HELO, MAIL, headers) and skipped stages agreed (pflags 0x73d8)" \
-	grep -q 'milter_negotiate(mpunix): received: version 6, fflags 0x[0-9a-f]*, pflags 0x73d8$' "$SMDBG"
+# The body is asked for (DKIM), with SKIP to stop it early, and header
+# values keep their leading space (LEADSPC) for simple canonicalization.
+check "TCP: unknown commands skipped; SKIP and LEADSPC agreed (pflags 0x100500)" \
+	grep -q 'milter_negotiate(mailposture): received: version 6, fflags 0x[0-9a-f]*, pflags 0x100500$' "$SMDBG"
+check "unix socket: no-reply (connect, HELO, MAIL, headers, end of headers), skipped stages, SKIP and LEADSPC agreed (pflags 0x147788)" \
+	grep -q 'milter_negotiate(mpunix): received: version 6, fflags 0x[0-9a-f]*, pflags 0x147788$' "$SMDBG"
 
 # --- actions ---------------------------------------------------------------------
 if reload_milter "dmarc_reject = reject" "dmarc_quarantine = quarantine"; then

@@ -15,7 +15,13 @@ check("full offer: asks to change header fields", mt.test_action(c, SMFIF_CHGHDR
 check("full offer: asks to quarantine", mt.test_action(c, SMFIF_QUARANTINE))
 check("full offer: never asks to change the body", not mt.test_action(c, SMFIF_CHGBODY))
 check("full offer: never asks to add recipients", not mt.test_action(c, SMFIF_ADDRCPT))
-check("full offer: skips the body (SMFIP_NOBODY)", mt.test_option(c, SMFIP_NOBODY))
+check("full offer: asks for the body (no SMFIP_NOBODY: DKIM hashes it)",
+    not mt.test_option(c, SMFIP_NOBODY))
+check("full offer: may skip the rest of a body (SMFIP_SKIP)", mt.test_option(c, SMFIP_SKIP))
+check("full offer: header values keep their leading space (SMFIP_HDR_LEADSPC)",
+    mt.test_option(c, SMFIP_HDR_LEADSPC))
+check("full offer: sees the end of the header (no SMFIP_NOEOH)", not mt.test_option(c, SMFIP_NOEOH))
+check("full offer over TCP: answers the body (no SMFIP_NR_BODY)", not mt.test_option(c, SMFIP_NR_BODY))
 check("full offer over TCP: answers every header (no SMFIP_NR_HDR)",
     not mt.test_option(c, SMFIP_NR_HDR))
 check("full offer over TCP: still sees RCPT (no SMFIP_NORCPT)",

@@ -227,7 +227,7 @@ START_TEST(sample_uncommented_loads)
 		mp_buf_putc(&out, '\n');
 		p += l + (p[l] == '\n');
 	}
-	ck_assert_int_eq(n, 48);   /* every option of the table */
+	ck_assert_int_eq(n, 51);   /* every option of the table */
 	c = load_text(out.data, out.len, err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_str_eq(mp_conf_str(c, "audit", "host"), "127.0.0.1");

@@ -558,7 +558,7 @@ static enum mp_dmarc_result
 eval(const char *from, enum mp_spf_result spf, const char *spf_domain, const char *d,
     bool dkim_pass, int sample, struct mp_dmarc_outcome *out)
 {
-	struct mp_dkim_result k;
+	struct mp_dmarc_dkim k;
 	struct mp_dmarc_input in = {
 		.from_domain = from, .spf = spf, .spf_domain = spf_domain,
 		.dkim = d ? &k : NULL, .ndkim = d ? 1 : 0, .ip = "192.0.2.1",
@@ -652,7 +652,7 @@ END_TEST
 
 START_TEST(several_dkim_results)
 {
-	struct mp_dkim_result k[3];
+	struct mp_dmarc_dkim k[3];
 	struct mp_dmarc_input in = {
 		.from_domain = "relaxed" Z, .spf = MP_SPF_FAIL, .spf_domain = "relaxed" Z,
 		.dkim = k, .ndkim = 3, .ip = "2001:db8::25",
@@ -951,7 +951,7 @@ worker(void *arg)
 
 	(void)arg;
 	for (int i = 0; i < 40; i++) {
-		struct mp_dkim_result k;
+		struct mp_dmarc_dkim k;
 		struct mp_dmarc_input in = {
 			.from_domain = froms[i % 4], .spf = MP_SPF_PASS,
 			.spf_domain = "bounce.reject" Z, .dkim = &k, .ndkim = 1, .ip = "192.0.2.7",

@@ -815,7 +815,101 @@ START_TEST(posture_cache)
 }
 END_TEST
 
+/*
+ * Each DKIM signature is kept with its message (d, s, result, aligned);
+ * the domain's day counts the messages whose DKIM pass aligned for
+ * DMARC (the outcome's DKIM bit), not those with a pass that does not.
+ */
+static void
+add_sig(struct mp_store_record *r, const char *d, const char *sel, enum mp_dkim_result res,
+    bool aligned)
+{
+	struct mp_store_dkim *k = &r->dkim[r->ndkim++];
+
+	mp_strlcpy(k->domain, d, sizeof(k->domain));
+	mp_strlcpy(k->selector, sel, sizeof(k->selector));
+	k->result = res;
+	k->aligned = aligned;
+}
+
+START_TEST(script_keeps_dkim_signatures)
+{
+	struct mp_store *s = store_on(port_a, NULL);
+	redisContext *c = raw_connect(port_a, NULL);
+	const char *dd = "mp:dd:{example.com}:a.example.com:" DAY0;
+	struct mp_store_record r;
+	char *v;
+
+	flushall(c);
+	/* An aligned pass (DMARC passes through DKIM) and a failed signature. */
+	mk(&r, "a.example.com", "example.com", "K1", "198.51.100.7", MP_SPF_PASS, MP_DMARC_PASS,
+	    T0);
+	r.spf_aligned = false;
+	r.dkim_aligned = true;
+	add_sig(&r, "fail.example.net", "sel\"1", MP_DKIM_FAIL, false);
+	add_sig(&r, "a.example.com", "s2048", MP_DKIM_PASS, true);
+	ck_assert(mp_store_submit(s, &r));
+	/* A pass that does not align, and a message with no signature. */
+	mk(&r, "a.example.com", "example.com", "K2", "198.51.100.7", MP_SPF_FAIL, MP_DMARC_FAIL,
+	    T0 + 1);
+	add_sig(&r, "esp.example.net", "s1", MP_DKIM_PASS, false);
+	ck_assert(mp_store_submit(s, &r));
+	mk(&r, "a.example.com", "example.com", "K3", "198.51.100.7", MP_SPF_FAIL, MP_DMARC_FAIL,
+	    T0 + 2);
+	ck_assert(mp_store_submit(s, &r));
+	ck_assert(mp_store_flush(s, 5000));
+
+	v = msg_field(c, "mp:m:{example.com}:mx1.example.org:K1", "dkim");
+	ck_assert_str_eq(v, "[{\"d\": \"fail.example.net\", \"s\": \"sel\\\"1\", "
+	    "\"result\": \"fail\", \"aligned\": false}, {\"d\": \"a.example.com\", "
+	    "\"s\": \"s2048\", \"result\": \"pass\", \"aligned\": true}]");
+	free(v);
+	v = msg_field(c, "mp:m:{example.com}:mx1.example.org:K2", "dkim");
+	ck_assert_str_eq(v, "[{\"d\": \"esp.example.net\", \"s\": \"s1\", "
+	    "\"result\": \"pass\", \"aligned\": false}]");
+	free(v);
+	v = msg_field(c, "mp:m:{example.com}:mx1.example.org:K3", "dkim");
+	ck_assert_str_eq(v, "[]");
+	free(v);
+	ck_assert_int_eq(day_counts(c, dd).dkim_aligned, 1);
+	ck_assert_int_eq(hget_int(c, dd, "pass/pass/01/-"), 1);
+	ck_assert_int_eq(day_counts(c, dd).total, 3);
+	ck_assert_int_eq(hget_int(c, "mp:d:{example.com}:a.example.com", "dkim_aligned"), 1);
+	redisFree(c);
+	mp_store_free(&s);
+}
+END_TEST
+
 /* ---- the verdict hook -------------------------------------------------- */
+
+/* The record keeps every signature verified here, with its alignment. */
+START_TEST(record_keeps_dkim)
+{
+	struct mp_result *res = xcalloc(1, sizeof(*res));
+	struct mp_store_record r;
+
+	res->dkim_verified = true;
+	res->ndkim_sig = 2;
+	mp_strlcpy(res->dkim_sig[0].domain, "dkim.example.org", MP_DOMAIN_MAX);
+	mp_strlcpy(res->dkim_sig[0].selector, "s2048", MP_DKIM_SELECTOR_MAX);
+	res->dkim_sig[0].result = MP_DKIM_PASS;
+	res->dkim_sig_aligned[0] = true;
+	mp_strlcpy(res->dkim_sig[1].domain, "esp.example.net", MP_DOMAIN_MAX);
+	mp_strlcpy(res->dkim_sig[1].selector, "revoked", MP_DKIM_SELECTOR_MAX);
+	res->dkim_sig[1].result = MP_DKIM_PERMERROR;
+	mp_record_build(&r, res, NULL, MP_ACTION_ACCEPT, "mx1.example.org", "Q", T0);
+	ck_assert_uint_eq(r.ndkim, 2);
+	ck_assert_str_eq(r.dkim[0].domain, "dkim.example.org");
+	ck_assert_str_eq(r.dkim[0].selector, "s2048");
+	ck_assert_int_eq(r.dkim[0].result, MP_DKIM_PASS);
+	ck_assert(r.dkim[0].aligned);
+	ck_assert_str_eq(r.dkim[1].domain, "esp.example.net");
+	ck_assert_str_eq(r.dkim[1].selector, "revoked");
+	ck_assert_int_eq(r.dkim[1].result, MP_DKIM_PERMERROR);
+	ck_assert(!r.dkim[1].aligned);
+	free(res);
+}
+END_TEST
 
 START_TEST(record_from_verdict)
 {
@@ -1168,6 +1262,7 @@ make_suite(void)
 	tcase_add_test(tc, audit_key_names);
 	tcase_add_test(tc, outcome_fields);
 	tcase_add_test(tc, record_from_verdict);
+	tcase_add_test(tc, record_keeps_dkim);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("redis");
@@ -1177,6 +1272,7 @@ make_suite(void)
 	tcase_add_test(tc, script_replay_counts_once);
 	tcase_add_test(tc, script_auth_score_decays);
 	tcase_add_test(tc, values_are_arguments);
+	tcase_add_test(tc, script_keeps_dkim_signatures);
 	tcase_add_test(tc, posture_cache);
 	tcase_add_test(tc, writer_delivers_all);
 	tcase_add_test(tc, writer_reloads_script);

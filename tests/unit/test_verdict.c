@@ -2,13 +2,18 @@
  * verdict: the evaluation the milter and mailposture-check share, against
  * the scenario zones (tests/zones/example.com.zone, example.net.zone):
  * actions per [milter] settings, trusted and untrusted DKIM results,
- * the Authentication-Results value, and the posture cache.
+ * the Authentication-Results value, and the posture cache; and DKIM
+ * verified here (tests/zones/dkim.example.org.zone) on messages signed
+ * at test time by dkimpy (tests/dkim/sign).
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "authres.h"
 #include "check_main.h"
 #include "fixture_evaluator.h"
 #include "verdict.h"
@@ -153,7 +158,7 @@ END_TEST
 START_TEST(dkim_only_from_trusted_authserv_ids)
 {
 	static const char *const trust[] = { "policy", "trusted_authserv_ids",
-	    "relay.example.net, other.example.net", NULL };
+	    "relay.example.net, other.example.net", "dkim", "verify", "no", NULL };
 	static const struct mp_header trusted[] = {
 		HDR("From", "bob@pass.example.com"),
 		HDR("Authentication-Results", "relay.example.net; dkim=pass header.d=pass.example.com"),
@@ -212,6 +217,300 @@ START_TEST(authres_value)
 		    "control byte in %s", ar);
 	ck_assert_ptr_null(strstr(ar, "\nX-Evil"));
 	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
+/* With [dkim] verify = yes (the default) only our own results count:
+ * a trusted host's dkim=pass is ignored, even when nothing was verified. */
+START_TEST(trusted_dkim_ignored_when_verifying)
+{
+	static const char *const trust[] = { "policy", "trusted_authserv_ids",
+	    "relay.example.net", NULL };
+	static const struct mp_header trusted[] = {
+		HDR("From", "bob@pass.example.com"),
+		HDR("Authentication-Results", "relay.example.net; dkim=pass header.d=pass.example.com"),
+	};
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), trust);
+	struct mp_verdict *v;
+
+	ck_assert_ptr_nonnull(mp_evaluator_dkim(ev));
+	v = evaluate(ev, "198.51.100.7", "bob@pass.example.com", trusted, 2);
+	ck_assert_int_eq(mp_verdict_dmarc_result(v), MP_DMARC_FAIL);
+	ck_assert(!mp_verdict_dmarc(v)->dkim_aligned);
+	ck_assert_uint_eq(mp_verdict_result(v)->ndkim, 0);
+	/* Not verified here (no message fed): the header says nothing of DKIM. */
+	ck_assert(!mp_verdict_result(v)->dkim_verified);
+	ck_assert_ptr_null(strstr(mp_verdict_authres(v), "dkim="));
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
+/* Hand-made signatures, hostile text included: our parser reads back
+ * each dkim= result, in order, with its header.d, header.s and header.b. */
+static const struct mp_dkim_sig ar_sigs[] = {
+	{ .domain = "dkim.example.org", .selector = "s2048", .b = "ab/c+d=e",
+	  .result = MP_DKIM_PASS, .checked = true },
+	{ .domain = "dkim.example.org", .selector = "revoked", .b = "XYZ12345",
+	  .result = MP_DKIM_PERMERROR, .checked = true,
+	  .reason = "key revoked (empty p=) \\ \"q\";\n\tdmarc=pass" },
+	{ .result = MP_DKIM_NEUTRAL, .checked = true },
+	{ .domain = "other.example", .selector = "x;y \"z\"", .b = "QUJDREVG",
+	  .result = MP_DKIM_NONE, .checked = false },
+};
+
+static void
+check_ar_sig(const struct mp_authres_result *res, const struct mp_dkim_sig *s)
+{
+	static const char *const prop[] = { "d", "s", "b" };
+	const char *want[] = { s->domain, s->selector, s->b };
+
+	ck_assert_str_eq(res->method, "dkim");
+	ck_assert_str_eq(res->result, mp_dkim_result_str(s->result));
+	for (size_t k = 0; k < MP_ARRAY_SIZE(prop); k++) {
+		const char *got = mp_authres_prop(res, "header", prop[k]);
+
+		if (want[k][0] == '\0')
+			ck_assert_ptr_null(got);
+		else
+			ck_assert_msg(got != NULL && strcmp(got, want[k]) == 0, "header.%s: %s",
+			    prop[k], got ? got : "(none)");
+	}
+}
+
+START_TEST(authres_dkim_reads_back)
+{
+	struct mp_result *r = xcalloc(1, sizeof(*r));
+	struct mp_authres *ar = xmalloc(sizeof(*ar));
+	struct mp_buf b = MP_BUF_INIT;
+	const char *why = NULL;
+
+	r->spf.result = MP_SPF_PASS;
+	r->dmarc_result = MP_DMARC_PASS;
+	mp_strlcpy(r->from_domain, "dkim.example.org", sizeof(r->from_domain));
+	r->dkim_verified = true;
+	r->ndkim_sig = MP_ARRAY_SIZE(ar_sigs);
+	memcpy(r->dkim_sig, ar_sigs, sizeof(ar_sigs));
+	mp_result_authres(r, "mx.example.org", &b);
+	ck_assert_msg(mp_authres_parse(b.data, b.len, ar, &why), "%s: %s", why, b.data);
+	ck_assert_str_eq(ar->authserv_id, "mx.example.org");
+	ck_assert_uint_eq(ar->count, MP_ARRAY_SIZE(ar_sigs) + 2);
+	ck_assert_str_eq(ar->res[0].method, "spf");
+	for (size_t i = 0; i < MP_ARRAY_SIZE(ar_sigs); i++)
+		check_ar_sig(&ar->res[1 + i], &ar_sigs[i]);
+	ck_assert_str_eq(ar->res[ar->count - 1].method, "dmarc");
+	/* A pass has no comment; the others say why. */
+	ck_assert_ptr_nonnull(strstr(b.data, "dkim=pass header.d=dkim.example.org header.s=s2048 "
+	    "header.b=\"ab/c+d=e\";"));
+	ck_assert_ptr_nonnull(strstr(b.data, "dkim=permerror (key revoked  empty p=  "));
+	ck_assert_ptr_nonnull(strstr(b.data, "dkim=neutral (no reason given);"));
+	ck_assert_ptr_nonnull(strstr(b.data, "dkim=none (not checked) header.d=other.example"));
+
+	/* Verified here and unsigned: dkim=none alone. */
+	r->ndkim_sig = 0;
+	mp_buf_reset(&b);
+	mp_result_authres(r, "mx.example.org", &b);
+	ck_assert_msg(mp_authres_parse(b.data, b.len, ar, &why), "%s: %s", why, b.data);
+	ck_assert_uint_eq(ar->count, 3);
+	ck_assert_str_eq(ar->res[1].method, "dkim");
+	ck_assert_str_eq(ar->res[1].result, "none");
+	ck_assert_uint_eq(ar->res[1].nprops, 0);
+
+	/* Not verified here: no dkim= at all. */
+	r->dkim_verified = false;
+	mp_buf_reset(&b);
+	mp_result_authres(r, "mx.example.org", &b);
+	ck_assert_ptr_null(strstr(b.data, "dkim="));
+	mp_buf_free(&b);
+	free(ar);
+	free(r);
+}
+END_TEST
+
+/* The ESP's newsletter for dkim.example.org (p=reject): sent from
+ * 198.51.100.7 with MAIL FROM at bounce.esp.example.net, where SPF
+ * passes but does not align. */
+#define ESP_IP "198.51.100.7"
+#define ESP_MAILFROM "bounce@bounce.esp.example.net"
+static const struct mp_header esp_fields[] = {
+	HDR("From", " Bob <bob@dkim.example.org>"),
+	HDR("To", " <rcpt@example.net>"),
+	HDR("Subject", " This month's  newsletter"),
+	HDR("Message-ID", " <esp1@dkim.example.org>"),
+};
+static const char esp_body[] = "Hello,\r\n\r\nthis month's  newsletter.\t\r\n\r\n-- \r\n"
+    "The team\r\n";
+
+/* The DKIM-Signature field dkimpy (tests/dkim/sign) writes for the ESP's
+ * message: its value (after the colon), into buf. */
+static size_t
+esp_signature(char *buf, size_t len)
+{
+	char tmpl[] = "/tmp/mp-test-verdict-XXXXXX", cmd[1024];
+	int fd = mkstemp(tmpl);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL, *p;
+	size_t n, end;
+
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < MP_ARRAY_SIZE(esp_fields); i++)
+		fprintf(f, "%s:%s\r\n", esp_fields[i].name, esp_fields[i].value);
+	fprintf(f, "\r\n%s", esp_body);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s -s s2048 < %s", test_path("dkim/sign"),
+	    tmpl);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(buf, 1, len - 1, p);
+	ck_assert_int_eq(pclose(p), 0);
+	unlink(tmpl);
+	buf[n] = '\0';
+	ck_assert_msg(strncmp(buf, "DKIM-Signature:", 15) == 0, "signer wrote: %s", buf);
+	/* The field ends at the first line end not followed by folding. */
+	for (end = 15; end + 2 < n; end++)
+		if (buf[end] == '\r' && buf[end + 1] == '\n' && buf[end + 2] != ' ' &&
+		    buf[end + 2] != '\t')
+			break;
+	memmove(buf, buf + 15, end - 15);
+	buf[end - 15] = '\0';
+	return end - 15;
+}
+
+/* The ESP's message through our verifier (signature value or NULL),
+ * the body in chunks of 7 bytes, then evaluated with extra fields. */
+static struct mp_verdict *
+evaluate_esp(struct mp_evaluator *ev, const char *sig, const struct mp_header *extra,
+    size_t nextra)
+{
+	struct mp_dkim_msg *dm = mp_dkim_msg_new(mp_evaluator_dkim(ev));
+	struct mp_header h[8];
+	struct mp_message m = {
+		.ip = ESP_IP, .helo = "mail.esp.example.net", .mail_from = ESP_MAILFROM,
+		.headers = h, .nheaders = 1 + nextra, .pct_sample = 0, .dkim = dm,
+	};
+	struct mp_verdict *v;
+
+	if (sig != NULL)
+		mp_dkim_msg_header(dm, "DKIM-Signature", sig, strlen(sig));
+	for (size_t i = 0; i < MP_ARRAY_SIZE(esp_fields); i++)
+		mp_dkim_msg_header(dm, esp_fields[i].name, esp_fields[i].value,
+		    esp_fields[i].value_len);
+	mp_dkim_msg_eoh(dm);
+	ck_assert(mp_dkim_msg_signed(dm) == (sig != NULL));
+	for (size_t at = 0; at < sizeof(esp_body) - 1; at += 7)
+		mp_dkim_msg_body(dm, (const unsigned char *)esp_body + at,
+		    sizeof(esp_body) - 1 - at < 7 ? sizeof(esp_body) - 1 - at : 7);
+	h[0] = esp_fields[0];
+	for (size_t i = 0; i < nextra && i + 1 < MP_ARRAY_SIZE(h); i++)
+		h[1 + i] = extra[i];
+	v = mp_evaluate(ev, &m);
+	mp_dkim_msg_free(&dm);
+	return v;
+}
+
+START_TEST(dkim_signed_message_passes_dmarc)
+{
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), NULL);
+	char sig[4096], want[64];
+	const struct mp_result *r;
+	struct mp_verdict *v;
+	const char *b;
+
+	esp_signature(sig, sizeof(sig));
+	v = evaluate_esp(ev, sig, NULL, 0);
+	r = mp_verdict_result(v);
+	ck_assert_int_eq(r->spf.result, MP_SPF_PASS);
+	ck_assert(!r->dmarc.spf_aligned);
+	ck_assert_int_eq(r->dmarc_result, MP_DMARC_PASS);
+	ck_assert(r->dmarc.dkim_aligned);
+	ck_assert(r->dkim_verified);
+	ck_assert_uint_eq(r->ndkim_sig, 1);
+	ck_assert_msg(r->dkim_sig[0].result == MP_DKIM_PASS, "%s: %s",
+	    mp_dkim_result_str(r->dkim_sig[0].result), r->dkim_sig[0].reason);
+	ck_assert(r->dkim_sig_aligned[0]);
+	ck_assert_str_eq(r->dkim_sig[0].domain, "dkim.example.org");
+	ck_assert_str_eq(r->dkim_sig[0].selector, "s2048");
+	ck_assert_uint_eq(r->ndkim, 1);
+	/* header.b: the first 8 characters of b= (RFC 6008). */
+	b = strstr(sig, " b=");
+	ck_assert_ptr_nonnull(b);
+	snprintf(want, sizeof(want), "%.8s", b + 3);
+	ck_assert_str_eq(r->dkim_sig[0].b, want);
+	ck_assert_ptr_nonnull(strstr(mp_verdict_authres(v),
+	    ";\n\tdkim=pass header.d=dkim.example.org header.s=s2048 header.b="));
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
+/* The same message unsigned: DMARC fails under p=reject, and a trusted
+ * host's dkim=pass changes nothing while we verify. */
+START_TEST(dkim_unsigned_twin_fails)
+{
+	static const char *const trust[] = { "policy", "trusted_authserv_ids",
+	    "relay.example.net", "milter", "dmarc_reject", "reject", NULL };
+	static const struct mp_header ar[] = {
+		HDR("Authentication-Results", "relay.example.net; dkim=pass header.d=dkim.example.org"),
+	};
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), trust);
+	struct mp_verdict *v = evaluate_esp(ev, NULL, ar, 1);
+	const struct mp_result *r = mp_verdict_result(v);
+	const char *reply;
+
+	ck_assert_int_eq(r->dmarc_result, MP_DMARC_FAIL);
+	ck_assert(r->dkim_verified);
+	ck_assert_uint_eq(r->ndkim_sig, 0);
+	ck_assert_ptr_nonnull(strstr(mp_verdict_authres(v), ";\n\tdkim=none;\n\tdmarc=fail"));
+	ck_assert_int_eq(fixture_action(v, &reply), MP_ACTION_REJECT);
+	mp_verdict_free(&v);
+	mp_evaluator_free(&ev);
+}
+END_TEST
+
+/*
+ * The sender picks d= too: ten signatures whose keys sit behind a zone
+ * that never answers must not spend the time SPF needs. DKIM gets half of
+ * what is left; SPF for the envelope still passes.
+ */
+START_TEST(slow_dkim_keys_leave_time_for_spf)
+{
+	static const char *const tight[] = { "policy", "eval_timeout", "4", "dns", "timeout",
+	    "2000", NULL };
+	struct mp_evaluator *ev = fixture_evaluator(test_env("MP_TEST_RESOLVER_DROP"), tight);
+	struct mp_dkim_msg *dm = mp_dkim_msg_new(mp_evaluator_dkim(ev));
+	struct mp_header h[1] = { esp_fields[0] };
+	struct mp_message m = {
+		.ip = ESP_IP, .helo = "mail.esp.example.net", .mail_from = ESP_MAILFROM,
+		.headers = h, .nheaders = 1, .pct_sample = 0, .dkim = dm,
+	};
+	const struct mp_result *r;
+	struct mp_verdict *v;
+	char sig[256];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(sig, sizeof(sig), " v=1; a=rsa-sha256; c=relaxed/relaxed; "
+		    "d=slow.example.org; s=sel%d; h=from:to; "
+		    "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA", i);
+		mp_dkim_msg_header(dm, "DKIM-Signature", sig, strlen(sig));
+	}
+	for (size_t i = 0; i < MP_ARRAY_SIZE(esp_fields); i++)
+		mp_dkim_msg_header(dm, esp_fields[i].name, esp_fields[i].value,
+		    esp_fields[i].value_len);
+	mp_dkim_msg_eoh(dm);
+	mp_dkim_msg_body(dm, (const unsigned char *)esp_body, sizeof(esp_body) - 1);
+	v = mp_evaluate(ev, &m);
+	r = mp_verdict_result(v);
+	ck_assert_uint_eq(r->ndkim_sig, 10);
+	for (size_t i = 0; i < r->ndkim_sig; i++)
+		ck_assert_msg(r->dkim_sig[i].result == MP_DKIM_TEMPERROR ||
+		    r->dkim_sig[i].result == MP_DKIM_NONE, "%zu: %s (%s)", i,
+		    mp_dkim_result_str(r->dkim_sig[i].result), r->dkim_sig[i].reason);
+	ck_assert_msg(r->spf.result == MP_SPF_PASS, "spf=%s (%s)",
+	    mp_spf_result_str(r->spf.result), r->spf.reason);
+	ck_assert_int_ne(r->dmarc_result, MP_DMARC_PASS);
+	ck_assert_uint_lt(r->elapsed_ms, 4000);
+	mp_verdict_free(&v);
+	mp_dkim_msg_free(&dm);
 	mp_evaluator_free(&ev);
 }
 END_TEST
@@ -281,6 +580,11 @@ make_suite(void)
 	tcase_add_test(tc, unusable_from_is_not_a_bypass);
 	tcase_add_test(tc, temperror_tempfails_when_asked);
 	tcase_add_test(tc, dkim_only_from_trusted_authserv_ids);
+	tcase_add_test(tc, trusted_dkim_ignored_when_verifying);
+	tcase_add_test(tc, authres_dkim_reads_back);
+	tcase_add_test(tc, dkim_signed_message_passes_dmarc);
+	tcase_add_test(tc, dkim_unsigned_twin_fails);
+	tcase_add_test(tc, slow_dkim_keys_leave_time_for_spf);
 	tcase_add_loop_test(tc, authres_value, 0, (int)MP_ARRAY_SIZE(authres));
 	tcase_add_test(tc, posture_cached_per_ttl);
 	tcase_add_test(tc, bad_authserv_id_refused);
