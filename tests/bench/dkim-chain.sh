@@ -58,10 +58,10 @@ chain_run() {
 
 chain_start() {
 	local d=$MP_HARNESS_DIR/chain
-	command -v opendkim >/dev/null && command -v opendmarc >/dev/null || {
+	if ! command -v opendkim >/dev/null || ! command -v opendmarc >/dev/null; then
 		echo "chain: opendkim or opendmarc not found: install the Debian packages" >&2
 		return 1
-	}
+	fi
 	chain_conf "$1" "$2"
 	chain_run "$d/opendkim.log" "$1" opendkim -f -x "$d/opendkim.conf" || return 1
 	chain_run "$d/opendmarc.log" "$2" opendmarc -f -c "$d/opendmarc.conf" || return 1
