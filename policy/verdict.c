@@ -436,6 +436,9 @@ static void
 dkim_finish(struct mp_evaluator *ev, const struct mp_message *msg,
     const struct mp_deadline *dl, struct mp_verdict *v)
 {
+	struct mp_deadline half = *dl;
+	unsigned left = mp_deadline_left(dl);
+
 	if (ev->dkim == NULL || msg->dkim == NULL)
 		return;
 	/*
@@ -445,10 +448,6 @@ dkim_finish(struct mp_evaluator *ev, const struct mp_message *msg,
 	 * asked for at the end of the header, so a live zone has answered
 	 * long before); a key not in by then is temperror, never a pass.
 	 */
-	struct mp_deadline half;
-	unsigned left = mp_deadline_left(dl);
-
-	half = *dl;
 	if (dl->end_ms != 0 && left > 1)
 		mp_deadline_set(&half, left / 2);
 	v->r.dkim_verified = true;

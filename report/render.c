@@ -17,6 +17,8 @@ s_of(const json_t *o, const char *k, const char *dflt)
 	return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
+static void print_line(FILE *out, struct mp_buf *line);
+
 static const char *
 int_of(const json_t *o, const char *k, char *buf, size_t len)
 {
@@ -243,18 +245,23 @@ render_domain(FILE *out, const json_t *r)
 {
 	char b[64], c[64], d[64];
 	const json_t *ips = json_object_get(r, "top_ips"), *ip;
+	struct mp_buf line = MP_BUF_INIT;
 	size_t i;
 
-	fprintf(out, "Domain:            %s (organizational domain %s)\n",
+	/* Text from Redis goes through print_line: printable, within the width. */
+	mp_buf_printf(&line, "Domain:            %s (organizational domain %s)",
 	    s_of(r, "domain", "?"), s_of(r, "org", "?"));
-	fprintf(out, "Posture:           %s", posture_of(r, b, sizeof(b)));
+	print_line(out, &line);
+	mp_buf_printf(&line, "Posture:           %s", posture_of(r, b, sizeof(b)));
 	if (json_is_object(json_object_get(r, "posture")))
-		fprintf(out, " (computed %s)",
+		mp_buf_printf(&line, " (computed %s)",
 		    when_of(json_object_get(r, "posture"), "computed", c, sizeof(c)));
-	fprintf(out, "\n");
+	print_line(out, &line);
 	fprintf(out, "Observed auth:     %s / 100 (time-decayed mean, half-life 7 days)\n",
 	    real_of(r, "auth_score", b, sizeof(b)));
-	fprintf(out, "Published DMARC:   p=%s\n", s_of(r, "published_policy", "unknown"));
+	mp_buf_printf(&line, "Published DMARC:   p=%s", s_of(r, "published_policy", "unknown"));
+	print_line(out, &line);
+	mp_buf_free(&line);
 	fprintf(out, "First seen:        %s UTC\n", when_of(r, "first_seen", c, sizeof(c)));
 	fprintf(out, "Last seen:         %s UTC\n", when_of(r, "last_seen", d, sizeof(d)));
 	fprintf(out, "\n");

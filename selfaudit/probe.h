@@ -44,6 +44,14 @@ bool audit_ehlo_parse(const struct smtp_reply *r, struct audit_ehlo *e);
  * dotted-quad addresses are not versions.
  */
 bool audit_text_discloses(const char *text, char *what, size_t whatlen);
+/*
+ * The same for the text of one reply with its code (lines joined by
+ * " / "): a three-part number is an enhanced status code, not a version,
+ * only as the first word of a line and with the reply's class digit
+ * ("220 mx ESMTP Exim 4.94.2" discloses; "214 2.0.0 Topics" does not).
+ * audit_text_discloses is this with code 0: any class 2, 4 or 5.
+ */
+bool audit_reply_discloses(int code, const char *text, char *what, size_t whatlen);
 /* True when text names known MTA software (without a version). */
 bool audit_text_names_software(const char *text, char *what, size_t whatlen);
 
@@ -58,8 +66,12 @@ struct audit_answer {
 
 /*
  * The verdict from comparing answers: uniform answers to real and random
- * names PASS, answers that differ FAIL (users can be enumerated), random
- * names answered differently among themselves WARN (no conclusion), no
+ * names PASS, answers that differ FAIL (users can be enumerated). A real
+ * name's answer is uniform when it is the random names' answer with the
+ * real name where that one echoes the random name as a whole token; the
+ * real name as a word of the text ("root of the problem") is no echo. Random
+ * names answered differently among themselves WARN (no conclusion, even
+ * when real names differ too: trace ids make every reply unique), no
  * usable answers NOT TESTED. finding gets a printable one-liner.
  */
 enum audit_status audit_judge_lookup(const char *cmd, const struct audit_answer *a, size_t n,

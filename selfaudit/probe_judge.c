@@ -6,22 +6,48 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "probe_int.h"
 
-/* The reply text with every occurrence of arg replaced by "*". */
-static void
-normalise(const char *text, const char *arg, struct mp_buf *out)
+/* A byte of a word: the name inside one ("admin" in "Administrative") is no echo. */
+static bool
+word_byte(unsigned char ch)
+{
+	return isalnum(ch) || ch >= 0x80;
+}
+
+/*
+ * Length of the probed name arg at p of text when it stands there as a
+ * whole token, in any case ("<mpa01@", "'mpa01'", " mpa01"); else 0.
+ */
+static size_t
+name_at(const char *text, const char *p, const char *arg)
 {
 	size_t al = strlen(arg);
 
+	if (al == 0 || mp_strncasecmp(p, arg, al) != 0)
+		return 0;
+	if (p > text && word_byte((unsigned char)p[-1]))
+		return 0;
+	if (word_byte((unsigned char)p[al]))
+		return 0;
+	return al;
+}
+
+/* The reply text with every whole-token occurrence of arg replaced by "*". */
+static void
+normalise(const char *text, const char *arg, struct mp_buf *out)
+{
 	for (const char *p = text; *p != '\0';) {
-		if (al > 0 && mp_strncasecmp(p, arg, al) == 0) {
+		size_t l = name_at(text, p, arg);
+
+		if (l > 0) {
 			mp_buf_putc(out, '*');
-			p += al;
+			p += l;
 		} else {
 			mp_buf_putc(out, *p++);
 		}
@@ -38,14 +64,49 @@ answer_key(const struct audit_answer *a)
 	return mp_buf_steal(&b);
 }
 
-/* The answer to the random names (NULL: none); *disagree when they differ. */
-static char *
-random_key(const struct audit_answer *a, size_t n, size_t *nrandom, bool *disagree)
+/*
+ * True when the real answer r is the random answer b with the real name
+ * where b echoes the random one (in any case), and the same bytes
+ * elsewhere. Only the random name is looked for: a real name is also a
+ * word ("root of the problem", "Administrative", "Information withheld"),
+ * so blanking it in r would make identical replies differ.
+ */
+static bool
+same_answer(const struct audit_answer *b, const struct audit_answer *r)
 {
-	char *base = NULL;
+	const char *bt = b->text ? b->text : "", *rt = r->text ? r->text : "";
+	size_t rl = strlen(r->arg);
+
+	if (b->code != r->code)
+		return false;
+	for (const char *p = bt; *p != '\0';) {
+		size_t l = name_at(bt, p, b->arg);
+
+		if (l > 0) {
+			if (rl == 0 || mp_strncasecmp(rt, r->arg, rl) != 0)
+				return false;
+			p += l;
+			rt += rl;
+		} else if (*p++ != *rt++) {
+			return false;
+		}
+	}
+	return *rt == '\0';
+}
+
+/*
+ * The first answer to a random name (NULL: none) and its key; *disagree
+ * when the random names were answered differently among themselves.
+ */
+static const struct audit_answer *
+random_base(const struct audit_answer *a, size_t n, size_t *nrandom, bool *disagree,
+    char **key_r)
+{
+	const struct audit_answer *base = NULL;
 
 	*nrandom = 0;
 	*disagree = false;
+	*key_r = NULL;
 	for (size_t i = 0; i < n; i++) {
 		char *k;
 
@@ -54,9 +115,10 @@ random_key(const struct audit_answer *a, size_t n, size_t *nrandom, bool *disagr
 		k = answer_key(&a[i]);
 		(*nrandom)++;
 		if (base == NULL) {
-			base = k;
+			base = &a[i];
+			*key_r = k;
 		} else {
-			if (strcmp(k, base) != 0)
+			if (strcmp(k, *key_r) != 0)
 				*disagree = true;
 			free(k);
 		}
@@ -64,54 +126,57 @@ random_key(const struct audit_answer *a, size_t n, size_t *nrandom, bool *disagr
 	return base;
 }
 
+/*
+ * Random names answered differently among themselves say nothing about
+ * real ones: per-reply trace ids ("... x7si1234567abc.12 - gsmtp") or
+ * rate limiting make every reply unique. So that comes first, before
+ * the comparison of real with random names.
+ */
 enum audit_status
 audit_judge_lookup(const char *cmd, const struct audit_answer *a, size_t n,
     char *finding, size_t findinglen)
 {
-	char *base;
+	const struct audit_answer *base;
+	char *key;
 	size_t nreal = 0, nrandom, leaks = 0;
 	bool random_disagree;
 	struct mp_buf leaked = MP_BUF_INIT, pr = MP_BUF_INIT;
 	enum audit_status st;
 
-	base = random_key(a, n, &nrandom, &random_disagree);
+	base = random_base(a, n, &nrandom, &random_disagree, &key);
 	if (base == NULL) {
 		snprintf(finding, findinglen, "no usable answer to %s for random names", cmd);
 		return AUDIT_NOT_TESTED;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *k;
-
 		if (!a[i].real || a[i].err != SMTP_OK)
 			continue;
 		nreal++;
-		k = answer_key(&a[i]);
-		if (strcmp(k, base) != 0) {
+		if (!same_answer(base, &a[i])) {
 			leaks++;
 			audit_list_add(&leaked, ", ", "%s %d", a[i].arg, a[i].code);
 		}
-		free(k);
 	}
 	if (nreal == 0) {
 		snprintf(finding, findinglen, "no usable answer to %s for likely-real names", cmd);
 		st = AUDIT_NOT_TESTED;
-	} else if (leaks > 0) {
-		/* The base answer starts with its code. */
-		snprintf(finding, findinglen,
-		    "users can be enumerated: %s answers differ between real and random names (%s; random names %.3s)",
-		    cmd, mp_buf_str(&leaked), base);
-		st = AUDIT_FAIL;
 	} else if (random_disagree) {
-		snprintf(finding, findinglen,
-		    "%s answers differ among random names (rate limiting?): no conclusion", cmd);
+		snprintf(finding, findinglen, "%s answers vary from one random name to the next "
+		    "(per-reply trace ids or rate limiting?), so a difference for real names "
+		    "proves nothing: no conclusion", cmd);
 		st = AUDIT_WARN;
+	} else if (leaks > 0) {
+		snprintf(finding, findinglen,
+		    "users can be enumerated: %s answers differ between real and random names (%s; random names %d)",
+		    cmd, mp_buf_str(&leaked), base->code);
+		st = AUDIT_FAIL;
 	} else {
-		mp_printable(&pr, base, strlen(base), MP_SHOW_REASON);
+		mp_printable(&pr, key, strlen(key), MP_SHOW_REASON);
 		snprintf(finding, findinglen, "uniform answer to %zu real and %zu random names: %s",
 		    nreal, nrandom, mp_buf_str(&pr));
 		st = AUDIT_PASS;
 	}
-	free(base);
+	free(key);
 	mp_buf_free(&leaked);
 	mp_buf_free(&pr);
 	return st;
@@ -211,7 +276,7 @@ judge_banner(struct audit_report *r, const struct probe_tls *t)
 	smtp_reply_text(&s->banner, &b);
 	audit_first_word(s->banner.line[0], r->banner_name, sizeof(r->banner_name));
 	audit_evidence(r, CHK_BANNER, "220 %s", mp_buf_str(&b));
-	if (audit_text_discloses(mp_buf_str(&b), what, sizeof(what))) {
+	if (audit_reply_discloses(s->banner.code, mp_buf_str(&b), what, sizeof(what))) {
 		audit_set(r, CHK_BANNER, AUDIT_WARN, "the banner discloses the %s", what);
 		audit_fix(r, CHK_BANNER, "Postfix: smtpd_banner = $myhostname ESMTP");
 	} else if (audit_text_names_software(mp_buf_str(&b), what, sizeof(what))) {
@@ -256,7 +321,7 @@ judge_help(struct audit_report *r, const struct probe_lookup *l)
 		return;
 	}
 	audit_evidence(r, CHK_HELP, "HELP -> %d %s", h->code, h->text);
-	if (audit_text_discloses(h->text, what, sizeof(what))) {
+	if (audit_reply_discloses(h->code, h->text, what, sizeof(what))) {
 		audit_set(r, CHK_HELP, AUDIT_WARN, "HELP discloses the %s", what);
 		audit_fix(r, CHK_HELP, "Remove the version from the HELP text of the MTA.");
 	} else if (h->code >= 500) {

@@ -252,13 +252,18 @@ is_version(const char *t, size_t len)
 	return true;
 }
 
-/* An enhanced status code (RFC 3463: 2.0.0, 5.5.2), not a version. */
+/*
+ * An enhanced status code (RFC 3463: 2.0.0, 5.5.2) in a reply of class
+ * cls (0: any of 2, 4 and 5), not a version.
+ */
 static bool
-is_status_code(const char *t, size_t len)
+is_status_code(const char *t, size_t len, int cls)
 {
 	size_t i = 1, parts = 1;
 
-	if (len < 5 || (t[0] != '2' && t[0] != '4' && t[0] != '5') || t[1] != '.')
+	if (len < 5 || t[1] != '.')
+		return false;
+	if (cls != 0 ? t[0] != '0' + cls : (t[0] != '2' && t[0] != '4' && t[0] != '5'))
 		return false;
 	while (i < len) {
 		size_t d = 0;
@@ -276,19 +281,34 @@ is_status_code(const char *t, size_t len)
 	return parts == 3;
 }
 
+/*
+ * True when p is the first word of a line of text: right after the reply
+ * code, where alone an enhanced status code stands. Lines are joined by
+ * " / " (smtp_reply_text).
+ */
+static bool
+at_line_start(const char *text, const char *p)
+{
+	while (p > text && (p[-1] == ' ' || p[-1] == '\t'))
+		p--;
+	return p == text || (p - text >= 2 && p[-1] == '/' && p[-2] == ' ');
+}
+
 bool
-audit_text_discloses(const char *text, char *what, size_t whatlen)
+audit_reply_discloses(int code, const char *text, char *what, size_t whatlen)
 {
 	static const char seps[] = " \t()[]/;,:=<>\"'";
 	const char *p = text;
 	char sw[64] = "";
+	int cls = code >= 200 && code < 600 ? code / 100 : 0;
 
 	while (*p != '\0') {
 		size_t l;
 
 		p += strspn(p, seps);
 		l = strcspn(p, seps);
-		if (l > 0 && is_version(p, l) && !is_status_code(p, l)) {
+		if (l > 0 && is_version(p, l) &&
+		    !(at_line_start(text, p) && is_status_code(p, l, cls))) {
 			struct mp_buf b = MP_BUF_INIT;
 
 			mp_printable(&b, p, l, MP_SHOW_TOKEN);
@@ -302,6 +322,12 @@ audit_text_discloses(const char *text, char *what, size_t whatlen)
 		p += l;
 	}
 	return false;
+}
+
+bool
+audit_text_discloses(const char *text, char *what, size_t whatlen)
+{
+	return audit_reply_discloses(0, text, what, whatlen);
 }
 
 /*

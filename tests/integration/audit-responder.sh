@@ -67,7 +67,7 @@ AUDIT_JSON="$tmp/out.json"
 AUDIT_ERR="$tmp/err"
 . "$TEST_SRCDIR/harness/audit-json.sh"
 
-echo "1..31"
+echo "1..36"
 
 # ---- 1. The server of the report in issue 5 ----
 start_responder example "$SCRIPTS/example-report.script"
@@ -180,6 +180,75 @@ start_responder xclient "$s"
 run "$PORT_xclient"
 expect "XCLIENT offered: relay probed as 203.0.113.25, 454 counts as refused" smtp.relay.status=PASS \
 	"smtp.relay.evidence~(XCLIENT)" "smtp.relay.evidence~454 4.7.1"
+
+# ---- 2b. Real MTAs' replies that were once judged wrong (issue 17) ----
+# Stock Exim: "252 2.1.5 Administrative prohibition" to every VRFY and
+# EXPN. The real name "admin" inside "Administrative" is no difference.
+s=$(script exim <<'EOF'
+banner: 220 mx.audit.example.org ESMTP Exim 4.94.2 Mon, 01 Jan 2024 00:00:00 +0000
+starttls: safe
+rule: EHLO (.*) => 250-mx.audit.example.org Hello \1 [127.0.0.1]|250-SIZE 52428800|250-8BITMIME|250-PIPELINING|250-PIPE_CONNECT|250-CHUNKING|250-STARTTLS|250-PRDR|250 HELP
+rule: HELP.* => 214-Commands supported:|214 AUTH HELO EHLO MAIL RCPT DATA BDAT NOOP QUIT RSET HELP
+rule: VRFY .* => 252 2.1.5 Administrative prohibition
+rule: EXPN .* => 252 2.1.5 Administrative prohibition
+rule: MAIL FROM:.* => 250 OK
+rule: RCPT TO:.* => 550 relay not permitted
+rule: RSET => 250 Reset OK
+EOF
+)
+start_responder exim "$s"
+run "$PORT_exim" --source 127.0.0.2
+expect "Exim's uniform 252 Administrative prohibition: VRFY and EXPN PASS" smtp.vrfy.status=PASS \
+	"smtp.vrfy.finding~uniform answer to 5 real" "smtp.vrfy.finding~Administrative prohibition" \
+	smtp.expn.status=PASS "smtp.expn.evidence~EXPN admin -> 252 2.1.5 Administrative prohibition"
+expect "Exim 4.94.2 in the banner: a version (not a status code), HELP without one" \
+	smtp.banner.status=WARN "smtp.banner.finding~4.94.2" smtp.help.status=PASS
+
+# Postfix 2.10.1 (smtpd_banner with $mail_version): a version that looks
+# like a class-2 status code, but stands nowhere near the reply code.
+s=$(script postfix210 <<'EOF'
+banner: 220 mail.audit.example.org ESMTP Postfix 2.10.1
+rule: EHLO .* => 250-mail.audit.example.org|250-PIPELINING|250-SIZE 10240000|250-VRFY|250-ETRN|250-ENHANCEDSTATUSCODES|250-8BITMIME|250 DSN
+rule: HELP.* => 502 5.5.2 Error: command not recognized
+rule: EXPN .* => 502 5.5.2 Error: command not recognized
+rule: VRFY (.*) => 252 2.0.0 \1
+rule: MAIL FROM:.* => 250 2.1.0 Ok
+rule: RCPT TO:.* => 554 5.7.1 Relay access denied
+rule: RSET => 250 2.0.0 Ok
+EOF
+)
+start_responder postfix210 "$s"
+run "$PORT_postfix210" --source 127.0.0.2
+expect "Postfix 2.10.1 in the banner: WARN with the version; 5.5.2 and the echo are no findings" \
+	smtp.banner.status=WARN "smtp.banner.finding~version \"2.10.1\"" smtp.help.status=PASS \
+	smtp.vrfy.status=PASS "smtp.vrfy.finding~252 2.0.0 *"
+
+# A large provider: the same words to every name, but a new trace id in
+# each reply. The replies vary even among random names: no conclusion.
+s=$(script traceid <<'EOF'
+banner: 220 mx.audit.example.org ESMTP {traceid} - gsmtp
+starttls: safe
+rule: EHLO .* => 250-mx.audit.example.org at your service, [127.0.0.1]|250-SIZE 157286400|250-8BITMIME|250-STARTTLS|250-ENHANCEDSTATUSCODES|250-PIPELINING|250-CHUNKING|250 SMTPUTF8
+rule: HELP.* => 214 2.0.0  https://www.google.com/search?btnI&q=RFC+5321 {traceid} - gsmtp
+rule: VRFY .* => 252 2.1.5 Send some mail, I'll try my best {traceid} - gsmtp
+rule: EXPN .* => 502 5.5.1 Unrecognized command. {traceid} - gsmtp
+rule: MAIL FROM:.* => 250 2.1.0 OK {traceid} - gsmtp
+rule: RCPT TO:.* => 550 5.7.1 Relaying denied {traceid} - gsmtp
+rule: RSET => 250 2.1.5 Flushed {traceid} - gsmtp
+EOF
+)
+start_responder traceid "$s"
+run "$PORT_traceid" --source 127.0.0.2
+expect "per-reply trace ids: VRFY and EXPN WARN 'no conclusion', never FAIL" smtp.vrfy.status=WARN \
+	"smtp.vrfy.finding~no conclusion" "smtp.vrfy.finding~vary" smtp.expn.status=WARN \
+	"smtp.expn.finding~no conclusion"
+got_vrfy=$(get smtp.vrfy.evidence)
+if [[ $(get smtp.vrfy.finding) != *enumerated* ]] && [[ $got_vrfy == *"try my best"*" - gsmtp"* ]]; then
+	ok "per-reply trace ids: no enumeration claim, the replies in the evidence"
+else
+	not_ok "per-reply trace ids: no enumeration claim, the replies in the evidence" \
+		"$(get smtp.vrfy.finding)" "$got_vrfy"
+fi
 
 # ---- 3. Servers that stall, drop or send garbage ----
 s=$(script stall <<'EOF'

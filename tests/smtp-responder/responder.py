@@ -21,8 +21,12 @@ REGEX is a Python regular expression matched case-insensitively against
 the whole command line. REPLY lines are separated by '|'; \\1 and so on
 are replaced by the regex groups. A REPLY of CLOSE hangs up, STALL never
 answers, RAW:text sends text as it is (\\r and \\n are unescaped).
+{traceid} in a REPLY becomes an id unique to that reply, as large
+providers put in every answer ("x7si1234567abc.12 - gsmtp").
 """
 import argparse
+import itertools
+import random
 import re
 import socket
 import socketserver
@@ -55,6 +59,16 @@ def parse_script(path):
     return s
 
 
+_trace_seq = itertools.count(1)
+
+
+def trace_id():
+    """A fresh id in the style of Gmail's: x7si1234567abc.12"""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return "%s%dsi%07d%s.%d" % (random.choice(letters), random.randint(1, 9), random.randint(0, 9999999),
+                                "".join(random.choice(letters) for _ in range(3)), next(_trace_seq))
+
+
 def wire(reply):
     """'250-a|250 b' -> b'250-a\\r\\n250 b\\r\\n'; special replies pass through."""
     if reply.startswith("RAW:"):
@@ -75,6 +89,8 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         if reply == "CLOSE":
             return False
+        while "{traceid}" in reply:
+            reply = reply.replace("{traceid}", trace_id(), 1)
         self.conn.sendall(wire(reply))
         return True
 

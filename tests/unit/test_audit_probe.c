@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_main.h"
@@ -171,6 +172,11 @@ static const struct disclose_case disclose_cases[] = {
 	{ "notpostfixy here", false, false },
 	{ "Microsoft ESMTP MAIL Service ready", false, true },
 	{ "", false, false },
+	/* Three-part versions that start like a status class (issue 17). */
+	{ "mx.example.org ESMTP Exim 4.94.2 Mon, 01 Jan 2024 00:00:00 +0000", true, true },
+	{ "mail.example.org ESMTP Postfix 2.10.1", true, true },
+	{ "mail.example.org ESMTP Postfix (2.11.3)", true, true },
+	{ "mx.example.org ESMTP Sendmail 5.67.1; ready", true, true },
 };
 
 START_TEST(disclosure_table)
@@ -182,6 +188,155 @@ START_TEST(disclosure_table)
 	    "version in \"%s\"", c->text);
 	ck_assert_msg(audit_text_names_software(c->text, what, sizeof(what)) == c->software,
 	    "software in \"%s\"", c->text);
+}
+END_TEST
+
+/* Replies with their code: a status code only right after it, in its class. */
+struct reply_disclose_case {
+	int code;
+	const char *text;
+	bool version;
+};
+
+static const struct reply_disclose_case reply_disclose_cases[] = {
+	{ 220, "mx.example.org ESMTP Exim 4.94.2 Mon, 01 Jan 2024 00:00:00 +0000", true },
+	{ 220, "mail.example.org ESMTP Postfix 2.10.1", true },
+	{ 220, "mail.example.org ESMTP Postfix (3.7.11)", true },
+	{ 220, "mx.example.org ESMTP Exim 4.96 Mon, 01 Jan 2024 00:00:00 +0000", true },
+	{ 220, "4.94.2 mx.example.org ESMTP", true },                      /* class 4 in a 220 */
+	{ 220, "mx.example.org ESMTP ready 192.0.2.4", false },
+	{ 220, "mail.example.org ESMTP Postfix", false },
+	/* Sendmail's HELP: the version after the status code of each line. */
+	{ 214, "2.0.0 This is sendmail version 8.15.2 / 2.0.0 Topics: / "
+	    "2.0.0 HELO EHLO MAIL RCPT DATA / 2.0.0 End of HELP info", true },
+	{ 214, "2.0.0 Topics: / 2.0.0 HELO EHLO MAIL RCPT DATA / 2.0.0 End of HELP info", false },
+	/* Exim's HELP: no status codes, no version. */
+	{ 214, "Commands supported: / AUTH HELO EHLO MAIL RCPT DATA BDAT NOOP QUIT RSET HELP", false },
+	{ 502, "5.5.2 Error: command not recognized", false },              /* Postfix */
+	{ 500, "5.5.1 Command unrecognized: \"HELP\"", false },
+	{ 502, "unimplemented (#5.5.1)", false },                           /* qmail */
+	{ 250, "2.0.0 Ok", false },
+	{ 250, "2.0.0 Ok: queued as 4.94.2", true },                        /* not after the code */
+};
+
+START_TEST(reply_disclosure_table)
+{
+	const struct reply_disclose_case *c = &reply_disclose_cases[_i];
+	char what[128] = "";
+
+	ck_assert_msg(audit_reply_discloses(c->code, c->text, what, sizeof(what)) == c->version,
+	    "version in \"%d %s\" (%s)", c->code, c->text, what);
+}
+END_TEST
+
+/*
+ * One MTA's answer to VRFY or EXPN, the same for every name: NAME stands
+ * for the name asked for, TRACE for an id unique to each reply.
+ */
+struct lookup_case {
+	const char *mta;
+	int code;
+	const char *text;
+	enum audit_status want;
+	const char *finding;    /* a part of the finding, or NULL */
+};
+
+static const struct lookup_case lookup_cases[] = {
+	/* Exim: "admin" inside "Administrative" is no echo of the name. */
+	{ "Exim", 252, "2.1.5 Administrative prohibition", AUDIT_PASS, "Administrative" },
+	{ "Exim-like", 252, "2.1.5 Information withheld", AUDIT_PASS, NULL },
+	{ "Exim-like", 252, "2.1.5 root of the problem", AUDIT_PASS, NULL },
+	{ "Exim-like", 252, "2.1.5 ADMINISTRATIVE PROHIBITION", AUDIT_PASS, NULL },
+	{ "Postfix", 252, "2.0.0 <NAME>", AUDIT_PASS, "252 2.0.0 <*>" },
+	{ "Postfix", 252, "2.0.0 NAME", AUDIT_PASS, NULL },
+	{ "Postfix", 502, "5.5.1 VRFY command is disabled", AUDIT_PASS, NULL },
+	{ "Sendmail", 252, "2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+	    AUDIT_PASS, "Cannot VRFY" },
+	{ "qmail", 252, "send some mail, i'll try my best", AUDIT_PASS, NULL },
+	{ "echo", 252, "2.1.5 <NAME@example.org>: root of the problem", AUDIT_PASS, NULL },
+	/* Gmail-like: the same words, a new trace id each time. */
+	{ "Gmail", 252, "2.1.5 Send some mail, I'll try my best TRACE - gsmtp", AUDIT_WARN,
+	    "no conclusion" },
+	{ "Gmail", 550, "5.1.1 <NAME@example.org>: unknown TRACE - gsmtp", AUDIT_WARN, "vary" },
+};
+
+static const char *const lookup_names[] = {
+	"postmaster", "root", "admin", "info", "abuse", "mpa0a1b2c3d4", "mpa5e6f7a8b9c",
+};
+
+/* c's text for name: NAME and TRACE replaced. */
+static char *
+lookup_text(const char *t, const char *name, size_t seq)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	while (*t != '\0') {
+		if (strncmp(t, "NAME", 4) == 0) {
+			mp_buf_puts(&b, name);
+			t += 4;
+		} else if (strncmp(t, "TRACE", 5) == 0) {
+			mp_buf_printf(&b, "x%zusi%zu%zuabc.%zu", seq * 7 + 3, 1234567 + seq * 7919,
+			    seq, seq + 12);
+			t += 5;
+		} else {
+			mp_buf_putc(&b, *t++);
+		}
+	}
+	return mp_buf_steal(&b);
+}
+
+START_TEST(lookup_real_mtas)
+{
+	const struct lookup_case *c = &lookup_cases[_i];
+	struct audit_answer a[MP_ARRAY_SIZE(lookup_names)];
+	char *text[MP_ARRAY_SIZE(lookup_names)];
+	char f[512];
+	enum audit_status st;
+
+	for (size_t i = 0; i < MP_ARRAY_SIZE(lookup_names); i++) {
+		text[i] = lookup_text(c->text, lookup_names[i], i);
+		a[i] = (struct audit_answer){ lookup_names[i], i < 5, SMTP_OK, c->code, text[i] };
+	}
+	st = audit_judge_lookup("VRFY", a, MP_ARRAY_SIZE(a), f, sizeof(f));
+	ck_assert_msg(st == c->want, "%s \"%d %s\": got %d want %d (%s)", c->mta, c->code,
+	    c->text, st, c->want, f);
+	if (c->finding != NULL)
+		ck_assert_msg(strstr(f, c->finding) != NULL, "%s: finding \"%s\"", c->mta, f);
+	ck_assert_ptr_null(strstr(f, "enumerated"));
+	for (size_t i = 0; i < MP_ARRAY_SIZE(lookup_names); i++)
+		free(text[i]);
+}
+END_TEST
+
+/* Real leaks stay FAIL next to the uniform servers above. */
+START_TEST(lookup_real_leaks)
+{
+	char f[512];
+	/* Exim with VRFY allowed: real users verified, unknown ones refused. */
+	struct audit_answer exim[] = {
+		{ "root", true, SMTP_OK, 250, "2.1.5 <root@example.org>" },
+		{ "admin", true, SMTP_OK, 550, "5.1.1 <admin@example.org>: Administrative prohibition" },
+		{ "mpa01", false, SMTP_OK, 550, "5.1.1 <mpa01@example.org>: Unrouteable address" },
+		{ "mpa02", false, SMTP_OK, 550, "5.1.1 <mpa02@example.org>: Unrouteable address" },
+	};
+	/* The real name echoed where the random one is not: a difference. */
+	struct audit_answer echo_real[] = {
+		{ "root", true, SMTP_OK, 252, "2.1.5 root" },
+		{ "mpa01", false, SMTP_OK, 252, "2.1.5 nobody" },
+		{ "mpa02", false, SMTP_OK, 252, "2.1.5 nobody" },
+	};
+	/* The random name echoed, the real one answered otherwise. */
+	struct audit_answer echo_random[] = {
+		{ "root", true, SMTP_OK, 252, "2.1.5 <root@example.org> ok" },
+		{ "mpa01", false, SMTP_OK, 252, "2.1.5 <mpa01@example.org> unknown" },
+		{ "mpa02", false, SMTP_OK, 252, "2.1.5 <mpa02@example.org> unknown" },
+	};
+
+	ck_assert_int_eq(audit_judge_lookup("VRFY", exim, 4, f, sizeof(f)), AUDIT_FAIL);
+	ck_assert_ptr_nonnull(strstr(f, "root 250, admin 550"));
+	ck_assert_ptr_nonnull(strstr(f, "random names 550"));
+	ck_assert_int_eq(audit_judge_lookup("VRFY", echo_real, 3, f, sizeof(f)), AUDIT_FAIL);
+	ck_assert_int_eq(audit_judge_lookup("VRFY", echo_random, 3, f, sizeof(f)), AUDIT_FAIL);
 }
 END_TEST
 
@@ -403,7 +558,10 @@ make_suite(void)
 	tcase_add_test(tc, reply_caps);
 	tcase_add_test(tc, ehlo_keywords);
 	tcase_add_loop_test(tc, disclosure_table, 0, (int)MP_ARRAY_SIZE(disclose_cases));
+	tcase_add_loop_test(tc, reply_disclosure_table, 0, (int)MP_ARRAY_SIZE(reply_disclose_cases));
 	tcase_add_test(tc, lookup_judge);
+	tcase_add_loop_test(tc, lookup_real_mtas, 0, (int)MP_ARRAY_SIZE(lookup_cases));
+	tcase_add_test(tc, lookup_real_leaks);
 	tcase_add_test(tc, relay_judge);
 	tcase_add_test(tc, networks);
 	tcase_add_test(tc, dnsbl_answers);
