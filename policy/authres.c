@@ -45,15 +45,9 @@ is_ctl(unsigned char c)
 }
 
 static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
 is_alnum(unsigned char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	return mp_ascii_isdigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 /* RFC 2045 token character: printable ASCII except SPACE and tspecials. */
@@ -220,9 +214,9 @@ skip_method_version(struct mp_lex *lx)
 	lx->p++;
 	if (!mp_lex_skip_cfws(lx, false))
 		return false;
-	if (at_end(lx) || !is_digit((unsigned char)*lx->p))
+	if (at_end(lx) || !mp_ascii_isdigit((unsigned char)*lx->p))
 		return mp_lex_fail(lx, "bad method version");
-	while (!at_end(lx) && is_digit((unsigned char)*lx->p))
+	while (!at_end(lx) && mp_ascii_isdigit((unsigned char)*lx->p))
 		lx->p++;
 	return mp_lex_skip_cfws(lx, false);
 }
@@ -319,9 +313,9 @@ parse(struct mp_lex *lx, struct mp_authres *out)
 	    !read_servid(lx, out->authserv_id, sizeof(out->authserv_id)) ||
 	    !mp_lex_skip_cfws(lx, false))
 		return false;
-	if (!at_end(lx) && is_digit((unsigned char)*lx->p)) {
+	if (!at_end(lx) && mp_ascii_isdigit((unsigned char)*lx->p)) {
 		long v = 0;
-		while (!at_end(lx) && is_digit((unsigned char)*lx->p)) {
+		while (!at_end(lx) && mp_ascii_isdigit((unsigned char)*lx->p)) {
 			v = v * 10 + (*lx->p++ - '0');
 			if (v > AR_MAX_VERSION)
 				return mp_lex_fail(lx, "bad version");

@@ -22,18 +22,6 @@ is_wsp(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 int
 dk_tag_next(const char *s, size_t len, size_t *off, struct dk_tag *t, const char **why)
 {
@@ -43,12 +31,12 @@ dk_tag_next(const char *s, size_t len, size_t *off, struct dk_tag *t, const char
 		p++;
 	if (p == len)
 		return 0;
-	if (!is_alpha((unsigned char)s[p])) {
+	if (!mp_ascii_isalpha((unsigned char)s[p])) {
 		*why = "a tag name is missing or does not start with a letter";
 		return -1;
 	}
 	t->name = s + p;
-	while (p < len && (is_alpha((unsigned char)s[p]) || is_digit((unsigned char)s[p]) ||
+	while (p < len && (mp_ascii_isalpha((unsigned char)s[p]) || mp_ascii_isdigit((unsigned char)s[p]) ||
 	    s[p] == '_'))
 		p++;
 	t->name_len = (size_t)(s + p - t->name);
@@ -124,7 +112,7 @@ base64_ok(const char *v, size_t n, size_t *bytes, char *first)
 		if (c == '=') {
 			if (++pad > 2)
 				return false;
-		} else if (pad > 0 || !(is_alpha(c) || is_digit(c) || c == '+' || c == '/'))
+		} else if (pad > 0 || !(mp_ascii_isalpha(c) || mp_ascii_isdigit(c) || c == '+' || c == '/'))
 			return false;
 		if (first != NULL && chars < 8) {
 			first[chars] = (char)c;
@@ -162,7 +150,7 @@ selector_ok(const char *s)
 			if (label == 0)
 				return false;
 			label = 0;
-		} else if (is_alpha((unsigned char)*s) || is_digit((unsigned char)*s) ||
+		} else if (mp_ascii_isalpha((unsigned char)*s) || mp_ascii_isdigit((unsigned char)*s) ||
 		    *s == '-' || *s == '_') {
 			if (++label > 63)
 				return false;
@@ -249,7 +237,7 @@ length_ok(const struct dk_tag *tg, unsigned long long *l)
 	for (size_t i = 0; i < tg->value_len; i++) {
 		unsigned d;
 
-		if (!is_digit((unsigned char)tg->value[i]))
+		if (!mp_ascii_isdigit((unsigned char)tg->value[i]))
 			return false;
 		d = (unsigned)(tg->value[i] - '0');
 		if (v > (~0ULL - d) / 10)

@@ -41,18 +41,6 @@ is_space(char c)
 	return is_wsp(c) || is_junk_space(c);
 }
 
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* A slice of the record: never NUL-terminated, always with its length. */
 struct slice {
 	const char *p;
@@ -170,7 +158,7 @@ parse_uint(struct slice v, size_t maxdigits, unsigned long *out)
 	if (v.len == 0 || v.len > maxdigits)
 		return false;
 	for (size_t i = 0; i < v.len; i++) {
-		if (!is_digit((unsigned char)v.p[i]))
+		if (!mp_ascii_isdigit((unsigned char)v.p[i]))
 			return false;
 		n = n * 10 + (unsigned long)(v.p[i] - '0');
 	}
@@ -189,10 +177,10 @@ valid_uri(struct slice u)
 {
 	size_t i = 0, bang;
 
-	if (u.len == 0 || !is_alpha((unsigned char)u.p[0]))
+	if (u.len == 0 || !mp_ascii_isalpha((unsigned char)u.p[0]))
 		return false;
-	while (i < u.len && (is_alpha((unsigned char)u.p[i]) ||
-	    is_digit((unsigned char)u.p[i]) || u.p[i] == '+' || u.p[i] == '-' || u.p[i] == '.'))
+	while (i < u.len && (mp_ascii_isalpha((unsigned char)u.p[i]) ||
+	    mp_ascii_isdigit((unsigned char)u.p[i]) || u.p[i] == '+' || u.p[i] == '-' || u.p[i] == '.'))
 		i++;
 	if (i >= u.len || u.p[i] != ':')
 		return false;
@@ -273,7 +261,7 @@ rf_item(struct slice s)
 	if (s.len == 0 || s.len > 32)
 		return false;
 	for (size_t i = 0; i < s.len; i++)
-		if (!is_alpha((unsigned char)s.p[i]) && !is_digit((unsigned char)s.p[i]) &&
+		if (!mp_ascii_isalpha((unsigned char)s.p[i]) && !mp_ascii_isdigit((unsigned char)s.p[i]) &&
 		    s.p[i] != '-')
 			return false;
 	return true;
@@ -287,12 +275,12 @@ rf_item(struct slice s)
 static bool
 valid_tag_name(struct slice name)
 {
-	if (name.len == 0 || name.len > 32 || !is_alpha((unsigned char)name.p[0]))
+	if (name.len == 0 || name.len > 32 || !mp_ascii_isalpha((unsigned char)name.p[0]))
 		return false;
 	for (size_t i = 1; i < name.len; i++) {
 		unsigned char c = (unsigned char)name.p[i];
 
-		if (!is_alpha(c) && !is_digit(c) && c != '_')
+		if (!mp_ascii_isalpha(c) && !mp_ascii_isdigit(c) && c != '_')
 			return false;
 	}
 	return true;

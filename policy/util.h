@@ -80,6 +80,18 @@ int mp_strcasecmp(const char *a, const char *b);
 int mp_strncasecmp(const char *a, const char *b, size_t n);
 /* Lowercases ASCII letters in place. */
 void mp_ascii_lower(char *s);
+/* ASCII letters and digits, whatever the locale (record syntax is ASCII). */
+static inline bool
+mp_ascii_isalpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline bool
+mp_ascii_isdigit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
 
 /* strlcpy semantics; returns true when src fit without truncation. */
 bool mp_strlcpy(char *dst, const char *src, size_t size);
