@@ -68,7 +68,6 @@ usage(void)
 "  --resolver ADDR@PORT override [dns] resolver\n"
 "  --timeout MS         override [dns] timeout\n"
 "  --authserv-id ID     override [policy] authserv_id\n"
-"  --pct-sample N       fixed DMARC pct sample 0..99 (default: random)\n"
 "  -h, --help           this text\n"
 "  -V, --version        print the version\n"
 "\n"
@@ -88,19 +87,7 @@ struct opts {
 	const char *ip, *helo, *mail_from, *from_domain, *posture;
 	const char *conf_path, *resolver, *timeout, *authserv, *path;
 	bool json, want_posture;
-	int pct_sample;
 };
-
-static int
-parse_pct(const char *arg)
-{
-	char *end;
-	long n = strtol(arg, &end, 10);
-
-	if (*arg == '\0' || *end != '\0' || n < 0 || n > 99)
-		usage_error("--pct-sample wants a number from 0 to 99");
-	return (int)n;
-}
 
 static void
 check_args(const struct opts *o)
@@ -120,7 +107,7 @@ static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_IP = 256, OPT_HELO, OPT_MAILFROM, OPT_FROMDOMAIN, OPT_POSTURE, OPT_JSON,
-	    OPT_RESOLVER, OPT_TIMEOUT, OPT_AUTHSERV, OPT_PCT, OPT_NOPOSTURE };
+	    OPT_RESOLVER, OPT_TIMEOUT, OPT_AUTHSERV, OPT_NOPOSTURE };
 	static const struct option longopts[] = {
 		{ "ip", required_argument, NULL, OPT_IP },
 		{ "helo", required_argument, NULL, OPT_HELO },
@@ -133,14 +120,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "resolver", required_argument, NULL, OPT_RESOLVER },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "authserv-id", required_argument, NULL, OPT_AUTHSERV },
-		{ "pct-sample", required_argument, NULL, OPT_PCT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct opts){ .helo = "", .mail_from = "", .want_posture = true, .pct_sample = -1 };
+	*o = (struct opts){ .helo = "", .mail_from = "", .want_posture = true };
 	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_IP: o->ip = optarg; break;
@@ -154,7 +140,6 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_RESOLVER: o->resolver = optarg; break;
 		case OPT_TIMEOUT: o->timeout = optarg; break;
 		case OPT_AUTHSERV: o->authserv = optarg; break;
-		case OPT_PCT: o->pct_sample = parse_pct(optarg); break;
 		case 'h': usage(); exit(0);
 		case 'V': puts(PACKAGE_STRING); exit(0);
 		default: usage_error("unknown option");
@@ -402,7 +387,7 @@ show_verdict(struct mp_evaluator *ev, const struct mp_policy *pol, const struct 
 	struct mp_message msg = {
 		.ip = o->ip, .helo = o->helo, .mail_from = o->mail_from,
 		.headers = in.headers, .nheaders = in.nheaders,
-		.want_posture = o->want_posture, .pct_sample = o->pct_sample,
+		.want_posture = o->want_posture,
 		.dkim = in.dkim,
 	};
 	v = mp_evaluate(ev, &msg);

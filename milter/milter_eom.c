@@ -376,7 +376,6 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 		.nheaders = m->nhdr,
 		.from_incomplete = m->from_cut > 0 || m->from_overflow > 0,
 		.want_posture = true,
-		.pct_sample = -1,
 		.dkim = m->dkim,
 	};
 	struct mp_verdict *v;

@@ -285,6 +285,33 @@ from_domains(const struct mp_dkim_msg *m, struct mp_from *f, const char *ds[MP_F
 
 enum { RANK_ALIGNED, RANK_OTHER, RANK_UNREADABLE, PICKED = 0x10, REPORTED = 0x20 };
 
+/* The last two labels of a name (all of it when it has fewer). */
+static const char *
+last_two(const char *name)
+{
+	const char *p = name + strlen(name), *cut = name;
+	int dots = 0;
+
+	while (p > name)
+		if (*--p == '.' && ++dots == 2) {
+			cut = p + 1;
+			break;
+		}
+	return cut;
+}
+
+/*
+ * Whether d= may align with a From domain, without a query: the same
+ * last two labels. Only the order of verification depends on it (the
+ * DMARC module decides alignment by the RFC 9989 walk), so a guess
+ * that is sometimes too generous costs at most one slot.
+ */
+static bool
+may_align(const char *d, const char *from)
+{
+	return mp_strcasecmp(last_two(d), last_two(from)) == 0;
+}
+
 /* The rank of every kept signature (0 first), into mark[]. */
 static void
 rank_signatures(const struct mp_dkim_msg *m, unsigned char *mark)
@@ -299,8 +326,7 @@ rank_signatures(const struct mp_dkim_msg *m, unsigned char *mark)
 		dk_sigtags_parse(v, vn, m->d != NULL && m->d->ed25519, &sig, &t);
 		mark[i] = t.error[0] != '\0' ? RANK_UNREADABLE : RANK_OTHER;
 		for (size_t j = 0; j < nd && mark[i] == RANK_OTHER; j++)
-			if (mp_dmarc_aligned(m->d != NULL ? m->d->opt.psl : NULL, sig.domain, ds[j],
-			    false))
+			if (sig.domain[0] != '\0' && may_align(sig.domain, ds[j]))
 				mark[i] = RANK_ALIGNED;
 	}
 	free(from);

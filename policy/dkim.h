@@ -85,12 +85,6 @@ struct mp_dkim_options {
 	bool verify;                /* [dkim] verify */
 	unsigned max_signatures;    /* [dkim] max_signatures, 1..MP_DKIM_MAX */
 	bool body_length_pass;      /* [dkim] body_length = pass */
-	/* Not from [dkim]: the PSL that says which d= align with the From
-	 * domain (those are verified first when a message has more than
-	 * max_signatures). NULL: only a d= equal to a From domain does.
-	 * mp_dkim_options_from_conf leaves it NULL; it must outlive the
-	 * struct mp_dkim. */
-	const struct mp_psl *psl;
 };
 void mp_dkim_options_from_conf(const struct mp_conf *c, struct mp_dkim_options *o);
 

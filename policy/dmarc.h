@@ -1,9 +1,9 @@
 /*
- * dmarc: RFC 7489 evaluation with libopendmarc, fed the record that dns.c
- * fetched (libopendmarc's own lookups have no timeout). Adds what
- * libopendmarc lacks: temperror kept apart from "no record", the
- * DMARCbis tags np and t=y, and strict alignment checked by us
- * (libopendmarc upstream #268).
+ * dmarc: DMARC as RFC 9989 defines it, on our own: a bounded record
+ * parser, policy discovery and Organizational Domains by the DNS Tree
+ * Walk (no Public Suffix List), np, t=y, and alignment. Every lookup
+ * goes through dns.c (timeouts, temperror kept apart from "no record")
+ * and, within one message, through a memo (struct mp_dmarc_msg).
  */
 #ifndef MP_DMARC_H
 #define MP_DMARC_H
@@ -37,7 +37,8 @@ const char *mp_dmarc_policy_str(enum mp_dmarc_policy p);   /* "none", "quarantin
 /* One parsed DMARC record (ours: strict, bounded, knows np and t). */
 struct mp_dmarc_record {
 	enum mp_dmarc_policy p, sp, np;   /* sp/np UNSET when absent */
-	int pct;                          /* 0..100, 100 when absent */
+	int pct;                          /* 0..100, 100 when absent: parsed and
+	                                   * shown, no longer policy (RFC 9989) */
 	bool adkim_strict, aspf_strict;
 	bool testing;                     /* t=y */
 	char rua[512], ruf[512];          /* raw URI lists, printable, "" when absent */
@@ -54,6 +55,7 @@ struct mp_dmarc_record {
 	                                   * (its first occurrence); the rules
 	                                   * above are already applied */
 	char psd;                         /* 'y', 'n' or 'u' (absent or invalid) */
+	bool pct_set, rf_set, ri_set;     /* present: removed in RFC 9989, ignored */
 };
 
 /* Parses a record; false + printable reason when it is not valid DMARC. */
@@ -114,30 +116,11 @@ bool mp_dmarc_record_parse(const char *txt, size_t len, struct mp_dmarc_record *
  * A record over MP_DMARC_RECORD_MAX bytes may still be one. */
 bool mp_dmarc_is_record(const char *txt, size_t len);
 
-/*
- * Identifier alignment as DMARC defines it: strict is an exact match,
- * relaxed is the same organizational domain (from the PSL). Both names
- * must be normalised. Exposed for tests and the audit.
- */
-bool mp_dmarc_aligned(const struct mp_psl *psl, const char *a, const char *b, bool strict);
-
-/*
- * Optional: initialise libopendmarc with a PSL file (NULL: the built-in
- * default MP_PSL_FILE). Its library init is global and not thread-safe,
- * so it runs once (pthread_once); the first caller's path wins, and
- * mp_dmarc_new calls it with NULL if nobody did before. Use the same
- * file as mp_psl_load. Returns false and a reason when the library
- * could not load the file (mailposture then relies on its own
- * alignment check, which does not need libopendmarc's PSL).
- */
-bool mp_dmarc_library_init(const char *psl_file, char *err, size_t errlen);
-
-/* A DKIM result taken from a trusted Authentication-Results header. */
-/* DKIM results one evaluation considers, at most (the rest are not counted). */
+/* A DKIM result DMARC considers (the caller keeps only trusted ones). */
 #define MP_DKIM_MAX 16
 
 struct mp_dmarc_dkim {
-	char domain[MP_DOMAIN_MAX];   /* header.d */
+	char domain[MP_DOMAIN_MAX];   /* d= */
 	bool pass;
 };
 
@@ -147,88 +130,125 @@ struct mp_dmarc_input {
 	const char *spf_domain;         /* the MAIL FROM domain that SPF checked */
 	const struct mp_dmarc_dkim *dkim;
 	size_t ndkim;
-	const char *ip;                 /* added: client IP for libopendmarc, may be NULL */
 };
 
 struct mp_dmarc_outcome {
 	enum mp_dmarc_result result;
 	enum mp_dmarc_policy policy;        /* the policy that applies: p, sp or np;
 	                                     * UNSET without a valid record */
-	enum mp_dmarc_policy disposition;   /* what to do: after pct and t=y;
-	                                     * none unless result is FAIL */
+	enum mp_dmarc_policy disposition;   /* what to do: after t=y; none unless
+	                                     * result is FAIL */
 	bool spf_aligned, dkim_aligned;
 	bool record_found;
-	bool from_org;                      /* the record came from the org domain */
+	bool from_org;                      /* the record is not the From domain's
+	                                     * own: its Organizational Domain's or
+	                                     * its Public Suffix Domain's */
+	bool from_psd;                      /* ... and that is a PSD's (psd=y) */
 	char policy_domain[MP_DOMAIN_MAX];  /* where the record was found, "" if none */
-	char org_domain[MP_DOMAIN_MAX];
+	char org_domain[MP_DOMAIN_MAX];     /* the From domain's Organizational
+	                                     * Domain (RFC 9989 4.10.2); "" until
+	                                     * a walk has found it */
 	char record[512];                   /* printable */
 	struct mp_dmarc_record rec;
 	char reason[256];                   /* printable */
+	char note[192];                     /* printable: what the walk discarded
+	                                     * (several records at a name), "" */
 	/* Set by mp_dmarc_discover for mp_dmarc_decide: */
 	char from[MP_DOMAIN_MAX];           /* the From domain, normalised */
 	bool discovered;
 	const char *policy_tag;             /* "p", "sp" or "np": where policy came from */
 	int from_exists;                    /* 1 yes, 0 NXDOMAIN (np applies), -1 unknown */
+	bool org_failed;                    /* the walk for org_domain failed */
 };
 
 struct mp_dmarc;
+struct mp_dmarc_msg;
 
-/* dns and psl are borrowed. */
-struct mp_dmarc *mp_dmarc_new(struct mp_dns *dns, const struct mp_psl *psl);
+/* dns is borrowed; one mp_dmarc serves every thread. */
+struct mp_dmarc *mp_dmarc_new(struct mp_dns *dns);
 void mp_dmarc_free(struct mp_dmarc **dp);
 
 /*
- * Fetches the record (the From domain, then the org domain) and
- * evaluates. pct sampling uses sample (0..99, pass -1 for random) so
- * that tests are repeatable.
+ * One message's lookups: every _dmarc name asked once, whatever walks
+ * need it. Not shared between threads. queries counts the DNS queries
+ * made (the np existence check included); trace(i) is the i-th, as
+ * "_dmarc.NAME" or "A NAME", NULL past the end or MP_DMARC_TRACE_MAX.
+ */
+#define MP_DMARC_WALK_MAX  8    /* lookups per walk (RFC 9989 4.10) */
+#define MP_DMARC_TRACE_MAX 32
+struct mp_dmarc_msg *mp_dmarc_msg_new(struct mp_dmarc *d);
+void mp_dmarc_msg_free(struct mp_dmarc_msg **mp);
+unsigned mp_dmarc_msg_queries(const struct mp_dmarc_msg *m);
+const char *mp_dmarc_msg_trace(const struct mp_dmarc_msg *m, size_t i);
+
+/* The walk's next target after cur (RFC 9989 4.10 step 4): its parent,
+ * or its last 7 labels when it has 8 or more. False after one label. */
+bool mp_dmarc_walk_next(const char *cur, char next_r[MP_DOMAIN_MAX]);
+
+/*
+ * Policy discovery (RFC 9989 4.10.1): the From domain's own record;
+ * else, by the walk from it, the record of its Organizational Domain,
+ * else the record of its Public Suffix Domain (the psd=y record that
+ * ended the walk). A lookup failure anywhere the answer depends on is
+ * TEMPERROR, never NONE. Several DMARC records at one name are
+ * discarded and the walk goes on (out->note says so). Returns PASS when
+ * a valid record applies (out->rec), NONE when none does, PERMERROR for
+ * a record that applies but is invalid (an invalid p without a valid
+ * rua: "no DMARC processing") and for a From domain that is not a valid
+ * name. policy is p for the From domain's own record, else sp, or np
+ * when the From domain does not exist (one A query, made only when np
+ * and sp differ; if it fails, a failing message gets TEMPERROR).
  *
- * Results: NONE when neither _dmarc name holds a DMARC record (NXDOMAIN,
- * NODATA, or only other TXT records); TEMPERROR when either lookup
- * failed (SERVFAIL, timeout, local error), never NONE; PERMERROR for an
- * invalid record, for several DMARC records at one name (RFC 7489 6.6.3
- * says no policy applies: reported as permerror so that the broken setup
- * shows, with no action either way) and for a From domain that is not a
- * valid name. Discovery stops at the From domain when it has any DMARC
- * record, valid or not. policy is p (record at the From domain), or sp /
- * np (DMARCbis) for a record inherited from the org domain; np needs one
- * A query of the From domain (NXDOMAIN = does not exist), made only when
- * np differs from sp; if that query fails, a failing message gets
- * TEMPERROR. disposition is none unless the result is FAIL; then it is
- * the policy, one level lower (reject->quarantine->none) when the
- * sample is outside pct or the record says t=y (one level at most).
- * SPF counts only as a pass for in->spf_domain; DKIM results are taken
- * as given (the caller keeps only trusted ones), at most MP_DKIM_MAX. Our own
- * alignment decides (strict = same name, relaxed = same org domain);
- * libopendmarc cross-checks and is overruled when it disagrees.
+ * mp_dmarc_discover makes the queries that only the policy's owner
+ * controls, so it can run before anything a sender controls spends the
+ * deadline. mp_dmarc_decide aligns the authenticated identifiers: the
+ * same name aligns; under relaxed alignment, an identifier at or below
+ * the From domain's Organizational Domain aligns when its own walk
+ * gives that same Organizational Domain (RFC 9989 4.10.2). These walks
+ * go only over names the memo mostly holds already. An identifier
+ * whose alignment could not be told (a lookup failed) makes a message
+ * that nothing else aligned TEMPERROR, never a fail or a pass. The
+ * disposition is none unless the result is FAIL; t=y lowers it one
+ * level. pct, rf and ri are no longer policy (RFC 9989).
  */
-enum mp_dmarc_result mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
-    const struct mp_dmarc_input *in, int sample, struct mp_dmarc_outcome *out);
-
-/*
- * mp_dmarc_evaluate in its two phases, so that a caller can fetch the
- * policy before anything a sender controls spends the deadline (issue
- * 11: a sender's slow SPF must not starve the victim's DMARC lookup).
- * mp_dmarc_discover makes every DNS query (the record, and the np
- * existence check when it can matter) and returns PASS when a valid
- * record was found, else the final result. mp_dmarc_decide makes no
- * query: it aligns the authenticated identities against the record in
- * out and settles result, policy and disposition; call it once, after
- * mp_dmarc_discover, with in->from_domain ignored (out->from is used).
- */
-enum mp_dmarc_result mp_dmarc_discover(struct mp_dmarc *d, const struct mp_deadline *deadline,
+enum mp_dmarc_result mp_dmarc_discover(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
     const char *from_domain, struct mp_dmarc_outcome *out);
-enum mp_dmarc_result mp_dmarc_decide(struct mp_dmarc *d, const struct mp_dmarc_input *in,
-    int sample, struct mp_dmarc_outcome *out);
+enum mp_dmarc_result mp_dmarc_decide(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
+    const struct mp_dmarc_input *in, struct mp_dmarc_outcome *out);
 
 /*
- * Looks up the record that applies to a domain (itself, then its org
- * domain), for posture and the audit. Returns MP_DMARC_NONE,
- * MP_DMARC_PASS (found and valid), PERMERROR or TEMPERROR, with the same
- * discovery rules as mp_dmarc_evaluate. policy is the p/sp/np that
- * applies to the domain (sp when the np existence check fails: the
- * reason says so); disposition is that policy after t=y only.
+ * Makes, in the memo, the lookups that aligning id (a MAIL FROM or d=
+ * domain, not yet authenticated) with the From domain of out will need,
+ * and none when it cannot align. A caller that prepares every
+ * identifier before spending the deadline on what a sender controls
+ * leaves mp_dmarc_decide nothing to ask.
+ */
+void mp_dmarc_prepare(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
+    struct mp_dmarc_outcome *out, const char *id);
+
+/* Both phases at once, with a memo of its own. */
+enum mp_dmarc_result mp_dmarc_evaluate(struct mp_dmarc *d, const struct mp_deadline *deadline,
+    const struct mp_dmarc_input *in, struct mp_dmarc_outcome *out);
+
+/*
+ * The record that applies to a domain, for posture and the audit, by
+ * the same discovery: MP_DMARC_NONE, MP_DMARC_PASS (found and valid),
+ * PERMERROR or TEMPERROR. policy is the p/sp/np that applies to the
+ * domain (sp when the np existence check fails: the reason says so);
+ * disposition is that policy after t=y only. The Organizational Domain
+ * is found too (org_domain, or org_failed), for display.
  */
 enum mp_dmarc_result mp_dmarc_lookup(struct mp_dmarc *d, const struct mp_deadline *deadline,
     const char *domain, struct mp_dmarc_outcome *out);
+
+/*
+ * Whether id could align with the From domain of a discovered outcome,
+ * without a query: strict is the same name; relaxed is id at or below
+ * the From domain's Organizational Domain, or, while that is not known,
+ * any id that shares a label with the From domain (the Organizational
+ * Domain could be as high as that). For counting and for telling
+ * whether a temporary failure could have mattered, never for a pass.
+ */
+bool mp_dmarc_could_align(const struct mp_dmarc_outcome *out, const char *id, bool strict);
 
 #endif

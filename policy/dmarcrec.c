@@ -169,8 +169,8 @@ parse_uint(struct slice v, size_t maxdigits, unsigned long *out)
 /*
  * One reporting URI (RFC 9989 4.8 dmarc-uri): an absolute URI with a
  * scheme, no whitespace inside (commas and '!' in a URI must be
- * %-encoded there), optionally followed by the obsolete "!" size
- * [k|m|g|t], which is still checked so that a garbled one counts as bad.
+ * %-encoded there). What follows a '!' is the size limit RFC 7489 had,
+ * which RFC 9989 says to ignore: it neither makes nor breaks the URI.
  */
 static bool
 valid_uri(struct slice u)
@@ -188,18 +188,7 @@ valid_uri(struct slice u)
 	for (bang = i; bang < u.len && u.p[bang] != '!'; bang++)
 		if (is_space(u.p[bang]))
 			return false;
-	if (bang == i)
-		return false;   /* "mailto:" with nothing after it */
-	if (bang < u.len) {
-		struct slice size = { u.p + bang + 1, u.len - bang - 1 };
-		unsigned long n;
-
-		if (size.len > 0 && strchr("kmgtKMGT", size.p[size.len - 1]) != NULL)
-			size.len--;
-		if (!parse_uint(size, 15, &n))
-			return false;
-	}
-	return true;
+	return bang > i;        /* not "mailto:" with nothing after it */
 }
 
 /* Counts the valid URIs of a comma-separated list; *bad_r: one was not. */
@@ -252,19 +241,6 @@ static bool
 fo_item(struct slice s)
 {
 	return s.len == 1 && strchr("01dsDS", s.p[0]) != NULL;
-}
-
-/* rf: keywords; only "afrf" is defined, but the syntax allows others. */
-static bool
-rf_item(struct slice s)
-{
-	if (s.len == 0 || s.len > 32)
-		return false;
-	for (size_t i = 0; i < s.len; i++)
-		if (!mp_ascii_isalpha((unsigned char)s.p[i]) && !mp_ascii_isdigit((unsigned char)s.p[i]) &&
-		    s.p[i] != '-')
-			return false;
-	return true;
 }
 
 /*
@@ -393,7 +369,8 @@ apply_policy(struct parse *ps, enum tag t, struct slice value)
 		rec->np = pol;
 }
 
-/* pct, adkim, aspf, t, psd: a bad value takes the default (RFC 9989 4.8). */
+/* pct, adkim, aspf, t, psd: a bad value takes the default (RFC 9989
+ * 4.8). pct is no longer policy: read for display, never warned about. */
 static void
 apply_simple(struct mp_dmarc_record *rec, enum tag t, struct slice value)
 {
@@ -401,10 +378,8 @@ apply_simple(struct mp_dmarc_record *rec, enum tag t, struct slice value)
 
 	switch (t) {
 	case T_PCT:
-		/* 1*3DIGIT, 0..100, integer only */
-		if (!parse_uint(value, 3, &n) || n > 100)
-			warn_tag(rec, "pct", value, "using pct=100");
-		else
+		rec->pct_set = true;
+		if (parse_uint(value, 3, &n) && n <= 100)
 			rec->pct = (int)n;
 		break;
 	case T_ADKIM:
@@ -433,7 +408,8 @@ apply_simple(struct mp_dmarc_record *rec, enum tag t, struct slice value)
 	}
 }
 
-/* fo, rf, ri, rua, ruf: the reporting tags. */
+/* fo, rf, ri, rua, ruf: the reporting tags (rf and ri removed in RFC
+ * 9989: noted, not warned about). */
 static void
 apply_report(struct mp_dmarc_record *rec, enum tag t, struct slice value)
 {
@@ -448,13 +424,11 @@ apply_report(struct mp_dmarc_record *rec, enum tag t, struct slice value)
 			warn_tag(rec, "fo", value, "using fo=0");
 		break;
 	case T_RF:
-		if (!valid_colon_list(value, rf_item))
-			warn_tag(rec, "rf", value, "using rf=afrf");
+		rec->rf_set = true;
 		break;
 	case T_RI:
-		if (!parse_uint(value, 10, &n) || n > 4294967295UL)
-			warn_tag(rec, "ri", value, "using ri=86400");
-		else
+		rec->ri_set = true;
+		if (parse_uint(value, 10, &n) && n <= 4294967295UL)
 			rec->ri = n;
 		break;
 	case T_RUA:

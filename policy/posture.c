@@ -20,7 +20,7 @@
 /* The rubric: each item of the breakdown and the most it can earn. */
 enum item {
 	SPF_RECORD, SPF_ALL, SPF_LOOKUPS, SPF_VOID,
-	DMARC_RECORD, DMARC_POLICY, DMARC_PCT, DMARC_SP, DMARC_RUA, DMARC_STRICT,
+	DMARC_RECORD, DMARC_POLICY, DMARC_SP, DMARC_RUA, DMARC_STRICT,
 	MTA_STS, TLS_RPT,
 };
 
@@ -33,8 +33,9 @@ static const struct {
 	[SPF_LOOKUPS] = { "spf.lookups", 10 },
 	[SPF_VOID] = { "spf.void", 5 },
 	[DMARC_RECORD] = { "dmarc.record", 10 },
-	[DMARC_POLICY] = { "dmarc.policy", 18 },
-	[DMARC_PCT] = { "dmarc.pct", 5 },
+	/* pct's 5 points of RFC 7489 days went to the policy: RFC 9989
+	 * removed pct, so a partial rollout is t=y, scored here. */
+	[DMARC_POLICY] = { "dmarc.policy", 23 },
 	[DMARC_SP] = { "dmarc.sp", 4 },
 	[DMARC_RUA] = { "dmarc.rua", 5 },
 	[DMARC_STRICT] = { "dmarc.strict", 3 },
@@ -47,8 +48,8 @@ static const struct {
 #define ALL_REDIRECT      10    /* redirect= and no all in the final record */
 #define ALL_NEUTRAL       3     /* ?all, or no all mechanism */
 #define LOOKUPS_CLOSE     6     /* 9 or 10 DNS lookups */
-#define POLICY_QUARANTINE 12    /* p=quarantine */
-#define POLICY_NONE       3     /* p=none: a record, no enforcement */
+#define POLICY_QUARANTINE 15    /* p=quarantine */
+#define POLICY_NONE       4     /* p=none: a record, no enforcement */
 
 #define FULL(it) (rubric[it].max)
 
@@ -178,23 +179,22 @@ score_dmarc(struct mp_posture *p)
 		return;
 	}
 
-	add(p, DMARC_RECORD, FULL(DMARC_RECORD), "valid record at _dmarc.%s%s", p->dmarc.policy_domain,
-	    p->dmarc.from_org ? " (organizational domain)" : "");
+	add(p, DMARC_RECORD, FULL(DMARC_RECORD), "valid record at _dmarc.%s%s%s%s%s%s",
+	    p->dmarc.policy_domain, p->dmarc.from_psd ? " (public suffix domain)" :
+	    p->dmarc.from_org ? " (organizational domain)" : "",
+	    r->pct_set ? "; pct" : "", r->rf_set ? "; rf" : "", r->ri_set ? "; ri" : "",
+	    r->pct_set || r->rf_set || r->ri_set ? ": removed in RFC 9989, ignored" : "");
 
-	/* The policy that protects this name: sp when the record is inherited. */
-	inherited = p->dmarc.from_org && r->sp != MP_DMARC_P_UNSET;
-	pol = policy_rank(inherited ? r->sp : r->p);
+	/* The policy that protects this name, as discovery chose it: p for
+	 * its own record, else sp or np (RFC 9989 4.10.1). */
+	inherited = p->dmarc.from_org;
+	pol = policy_rank(p->dmarc.policy);
 	earned = pol == 2 ? FULL(DMARC_POLICY) : pol == 1 ? POLICY_QUARANTINE : POLICY_NONE;
 	if (r->testing)
 		earned /= 2;	/* t=y: the owner asks receivers not to enforce yet */
-	add(p, DMARC_POLICY, earned, "p=%s%s%s%s", mp_dmarc_policy_str(r->p),
-	    inherited ? ", inherited sp=" : "", inherited ? mp_dmarc_policy_str(r->sp) : "",
-	    r->testing ? " (t=y testing mode: halved)" : "");
-
-	if (pol == 0)
-		add(p, DMARC_PCT, 0, "pct=%d, but p=none enforces nothing", r->pct);
-	else
-		add(p, DMARC_PCT, FULL(DMARC_PCT) * r->pct / 100, "pct=%d", r->pct);
+	add(p, DMARC_POLICY, earned, "%s=%s%s%s%s", p->dmarc.policy_tag,
+	    mp_dmarc_policy_str(p->dmarc.policy), inherited ? " of _dmarc." : "",
+	    inherited ? p->dmarc.policy_domain : "", r->testing ? " (t=y testing mode: halved)" : "");
 
 	sub = r->sp == MP_DMARC_P_UNSET ? policy_rank(r->p) : policy_rank(r->sp);
 	if (sub >= policy_rank(r->p))

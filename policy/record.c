@@ -67,7 +67,9 @@ mp_record_build(struct mp_store_record *r, const struct mp_result *res,
 	r->disposition = dm->disposition;
 	if (dm->record_found)
 		r->published = dm->rec.p != MP_DMARC_P_UNSET ? dm->rec.p : MP_DMARC_P_NONE;
-	mp_strlcpy(r->org_domain, dm->org_domain, sizeof(r->org_domain));
+	/* The grouping domain, not the RFC 9989 one: a key's slot must not
+	 * move with what a walk found. */
+	mp_strlcpy(r->org_domain, res->group_domain, sizeof(r->org_domain));
 	record_dkim(r, res);
 	/* An incomplete posture is a lower bound: it would rank a domain
 	 * among the worst for a DNS hiccup, so only complete ones count. */

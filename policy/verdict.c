@@ -163,15 +163,9 @@ mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err, size_t errl
 		snprintf(err, errlen, "public suffix list: %s", e);
 		goto fail;
 	}
-	if (!mp_dmarc_library_init(mp_conf_str(conf, "policy", "psl_file"), e, sizeof(e)) &&
-	    ev->psl != NULL) {
-		snprintf(err, errlen, "libopendmarc: %s", e);
-		goto fail;
-	}
 	ev->spf = mp_spf_new(ev->dns);
-	ev->dmarc = mp_dmarc_new(ev->dns, ev->psl);
+	ev->dmarc = mp_dmarc_new(ev->dns);
 	mp_dkim_options_from_conf(conf, &kopt);
-	kopt.psl = ev->psl;	/* signatures aligned with the From domain are verified first */
 	if (kopt.verify && (ev->dkim = mp_dkim_new(ev->dns, &kopt, e, sizeof(e))) == NULL) {
 		snprintf(err, errlen, "dkim: %s", e);
 		goto fail;
@@ -465,13 +459,14 @@ dkim_finish(struct mp_evaluator *ev, const struct mp_message *msg,
 }
 
 /*
- * Each signature's d= against the From domain DMARC judged, the way
- * DMARC aligns DKIM there: strict under adkim=s, relaxed otherwise
- * (also without a record, so that the store can count aligned passes
- * of domains that publish none yet).
+ * Each signature's d= against the From domain DMARC judged, without a
+ * query: strict under adkim=s, else at or below its Organizational
+ * Domain (also without a record, so that the store can count aligned
+ * signatures of domains that publish none yet). DMARC's own verdict on
+ * the passing ones was made by the walks.
  */
 static void
-dkim_align(const struct mp_evaluator *ev, struct mp_verdict *v)
+dkim_align(struct mp_verdict *v)
 {
 	bool strict = v->r.dmarc.record_found && v->r.dmarc.rec.adkim_strict;
 
@@ -479,18 +474,20 @@ dkim_align(const struct mp_evaluator *ev, struct mp_verdict *v)
 		return;
 	for (size_t i = 0; i < v->r.ndkim_sig; i++)
 		v->r.dkim_sig_aligned[i] = v->r.dkim_sig[i].domain[0] != '\0' &&
-		    mp_dmarc_aligned(ev->psl, v->r.from_domain, v->r.dkim_sig[i].domain, strict);
+		    mp_dmarc_could_align(&v->r.dmarc, v->r.dkim_sig[i].domain, strict);
 }
 
 /*
- * The decision for each From domain (no query), the strictest kept.
+ * The decision for each From domain, the strictest kept. Its only
+ * queries are the walks of identifiers at or below the From domain's
+ * Organizational Domain, which the memo mostly answers.
  * Several From domains are each evaluated, so a forger cannot pick the
  * domain that suits him (RFC 7489 6.6.1); if one of them could not be
  * evaluated, nothing says the forged one was harmless, and the message
  * is handled as one with an unusable From.
  */
 static void
-decide_each(struct mp_evaluator *ev, const struct mp_message *msg,
+decide_each(struct mp_dmarc_msg *dm, const struct mp_deadline *dl,
     char (*domains)[MP_DOMAIN_MAX], size_t ndomains, struct mp_dmarc_outcome *o,
     struct mp_verdict *v)
 {
@@ -504,13 +501,12 @@ decide_each(struct mp_evaluator *ev, const struct mp_message *msg,
 	for (size_t i = 0; i < ndomains; i++) {
 		struct mp_dmarc_input in = {
 			.from_domain = domains[i],
-			.ip = v->r.ip,
 			.spf = v->r.spf.result,
 			.spf_domain = v->r.spf.dmarc_domain,
 			.dkim = v->r.dkim,
 			.ndkim = v->r.ndkim,
 		};
-		enum mp_dmarc_result r = mp_dmarc_decide(ev->dmarc, &in, msg->pct_sample, &o[i]);
+		enum mp_dmarc_result r = mp_dmarc_decide(dm, dl, &in, &o[i]);
 
 		unknown |= r == MP_DMARC_TEMPERROR;
 		if (i == 0 || stricter(r, &o[i], v->r.dmarc_result, &v->r.dmarc)) {
@@ -539,11 +535,28 @@ decide_each(struct mp_evaluator *ev, const struct mp_message *msg,
 	}
 }
 
+/* The domain SPF is going to check for DMARC (spf.c's rule: after the
+ * last '@', the HELO name for the null sender), before it runs. */
+static const char *
+spf_candidate(const struct mp_message *msg)
+{
+	const char *at;
+
+	if (msg->mail_from == NULL || *msg->mail_from == '\0' ||
+	    strcmp(msg->mail_from, "<>") == 0)
+		return msg->helo;
+	at = strrchr(msg->mail_from, '@');
+	return at != NULL ? at + 1 : NULL;
+}
+
 /*
- * DMARC in two phases around DKIM and SPF: every From domain's policy
- * is fetched first, with the whole deadline, so that a sender's slow
- * lookups can never starve the lookup of the policy it forges; DKIM
- * then SPF get what is left; the decision makes no query.
+ * DMARC in phases around DKIM and SPF: every From domain's policy is
+ * fetched first, with the whole deadline, so that a sender's slow
+ * lookups can never starve the lookups of the policy it forges, nor
+ * those of the Organizational Domains alignment needs (prepared for the
+ * MAIL FROM domain at once, for each passing d= right after DKIM, both
+ * before SPF); DKIM then SPF get what is left; the decision finds its
+ * answers in the memo.
  */
 static void
 evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
@@ -552,20 +565,31 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 	char (*domains)[MP_DOMAIN_MAX] = xcalloc(MP_FROM_MAX_ADDRS * 4, MP_DOMAIN_MAX);
 	size_t ndomains = collect_from(msg, v, domains, MP_FROM_MAX_ADDRS * 4);
 	struct mp_dmarc_outcome *o = xcalloc(ndomains ? ndomains : 1, sizeof(*o));
+	struct mp_dmarc_msg *dm = mp_dmarc_msg_new(ev->dmarc);
 	char spf_domain[MP_DOMAIN_MAX];
 	const char *why;
 
-	for (size_t i = 0; i < ndomains; i++)
-		mp_dmarc_discover(ev->dmarc, dl, domains[i], &o[i]);
+	for (size_t i = 0; i < ndomains; i++) {
+		mp_dmarc_discover(dm, dl, domains[i], &o[i]);
+		mp_dmarc_prepare(dm, dl, &o[i], spf_candidate(msg));
+	}
 	dkim_finish(ev, msg, dl, v);
+	for (size_t i = 0; i < ndomains; i++)
+		for (size_t k = 0; k < v->r.ndkim; k++)
+			mp_dmarc_prepare(dm, dl, &o[i], v->r.dkim[k].domain);
 	evaluate_spf(ev, msg, dl, v);
-	decide_each(ev, msg, domains, ndomains, o, v);
-	dkim_align(ev, v);
+	decide_each(dm, dl, domains, ndomains, o, v);
+	dkim_align(v);
 	/* An SPF temperror can change the outcome only for a domain that
 	 * could align with the From domain. */
 	if (v->r.from_domain[0] != '\0' && mp_domain_normalize(v->r.spf.dmarc_domain,
 	    strlen(v->r.spf.dmarc_domain), spf_domain, &why))
-		v->r.spf_could_align = mp_dmarc_aligned(ev->psl, v->r.from_domain, spf_domain, false);
+		v->r.spf_could_align = mp_dmarc_could_align(&v->r.dmarc, spf_domain, false);
+	if (v->r.from_domain[0] != '\0' && (ev->psl == NULL ||
+	    !mp_psl_org_domain(ev->psl, v->r.from_domain, v->r.group_domain)))
+		mp_strlcpy(v->r.group_domain, v->r.from_domain, sizeof(v->r.group_domain));
+	v->r.dmarc_queries = mp_dmarc_msg_queries(dm);
+	mp_dmarc_msg_free(&dm);
 	free(o);
 	free(domains);
 }

@@ -21,15 +21,17 @@
 struct mp_evaluator;
 struct mp_decision;
 
-/* Builds resolver, SPF and DMARC evaluators and the PSL from the config.
- * NULL + err on failure. The config is referenced, not copied. */
+/* Builds resolver, SPF, DKIM and DMARC evaluators and the PSL from the
+ * config. NULL + err on failure. The config is referenced, not copied.
+ * The PSL decides nothing: DMARC finds Organizational Domains by the
+ * RFC 9989 walk. It only groups, for storage and display, the domains
+ * of one registrant (mp_result.group_domain, the Redis hash tag). */
 struct mp_evaluator *mp_evaluator_new(struct mp_conf *conf, char *err, size_t errlen);
 /*
  * The same, with flags. MP_EVALUATOR_PSL_OPTIONAL: a Public Suffix List
- * that does not load leaves the organizational domain unknown instead of
- * failing (mailposture-audit, which reports the PSL as a finding);
- * mp_evaluator_psl() is then NULL. mp_evaluate() needs the PSL: do not
- * call it on such an evaluator.
+ * that does not load is no error (mailposture-audit, which reports the
+ * PSL as a finding); mp_evaluator_psl() is then NULL and group_domain
+ * is the From domain itself.
  */
 #define MP_EVALUATOR_PSL_OPTIONAL 0x01
 struct mp_evaluator *mp_evaluator_new_ex(struct mp_conf *conf, unsigned flags, char *err,
@@ -62,7 +64,6 @@ struct mp_message {
 	bool from_incomplete;       /* a From field was dropped or cut before us: the
 	                             * From is unusable (nothing says what was lost) */
 	bool want_posture;          /* also score the From domain's posture */
-	int pct_sample;             /* -1: random; 0..99: fixed (tests) */
 	/* The message's DKIM verification, fed by the caller up to the end of
 	 * the body (mp_evaluate finishes it). NULL: not verified here. */
 	struct mp_dkim_msg *dkim;
@@ -88,10 +89,15 @@ struct mp_result {
 	char mail_from_shown[512];
 	bool mail_from_whole;       /* mail_from_shown is the address unchanged */
 	struct mp_spf_outcome spf;
-	bool spf_could_align;       /* the SPF domain is the From domain's organization */
+	bool spf_could_align;       /* the SPF domain could align with the From
+	                             * domain (mp_dmarc_could_align) */
 	enum mp_dmarc_result dmarc_result;
 	struct mp_dmarc_outcome dmarc;   /* the strictest From domain's */
 	char from_domain[MP_DOMAIN_MAX]; /* "" when none could be used */
+	char group_domain[MP_DOMAIN_MAX]; /* the From domain's registrable domain by
+	                             * the PSL: grouping for storage and display
+	                             * only, never DMARC; "" when no From domain */
+	unsigned dmarc_queries;     /* DNS queries DMARC made for this message */
 	size_t nfrom_domains;
 	enum mp_problem problem;
 	char problem_text[128];     /* "" when MP_PROBLEM_NONE */

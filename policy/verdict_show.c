@@ -159,11 +159,18 @@ mp_verdict_print(const struct mp_verdict *v, const struct mp_decision *dec,
 	print_dkim(r, out);
 	mp_buf_printf(out, "DMARC:         %s", mp_dmarc_result_str(r->dmarc_result));
 	if (d->record_found)
-		mp_buf_printf(out, " (policy %s from _dmarc.%s%s, disposition %s)",
+		mp_buf_printf(out, " (%s=%s from _dmarc.%s%s, disposition %s)",
+		    d->policy_tag != NULL ? d->policy_tag : "p",
 		    mp_dmarc_policy_str(d->policy), d->policy_domain,
+		    d->from_psd ? ", public suffix domain" :
 		    d->from_org ? ", organizational domain" : "",
 		    mp_dmarc_policy_str(d->disposition));
 	mp_buf_printf(out, "\n               %s\n", d->reason);
+	if (d->note[0])
+		mp_buf_printf(out, "               %s\n", d->note);
+	if (d->org_domain[0])
+		mp_buf_printf(out, "Org domain:    %s (RFC 9989 tree walk)\n", d->org_domain);
+	mp_buf_printf(out, "DMARC lookups: %u\n", r->dmarc_queries);
 	if (d->record_found)
 		mp_buf_printf(out, "DMARC record:  %s\n", d->record);
 	mp_buf_printf(out, "Alignment:     SPF %s, DKIM %s\n",
@@ -208,7 +215,7 @@ mp_verdict_json(const struct mp_verdict *v, const struct mp_decision *dec)
 
 	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, "
 	    "s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
-	    "s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:s}, "
+	    "s:{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:I}, "
 	    "s:s, s:b, s:o}",
 	    "client_ip", r->ip, "helo", r->helo_shown, "mail_from", r->mail_from_shown,
 	    "from_domain", r->from_domain, "problem", r->problem_text,
@@ -219,10 +226,12 @@ mp_verdict_json(const struct mp_verdict *v, const struct mp_decision *dec)
 	    "dmarc", "result", mp_dmarc_result_str(r->dmarc_result),
 	    "policy", mp_dmarc_policy_str(d->policy),
 	    "disposition", mp_dmarc_policy_str(d->disposition),
-	    "policy_domain", d->policy_domain, "from_org", d->from_org,
+	    "policy_tag", d->policy_tag != NULL ? d->policy_tag : "",
+	    "policy_domain", d->policy_domain, "from_org", d->from_org, "from_psd", d->from_psd,
 	    "org_domain", d->org_domain, "record", d->record,
 	    "spf_aligned", d->spf_aligned, "dkim_aligned", d->dkim_aligned,
-	    "reason", d->reason,
+	    "reason", d->reason, "note", d->note, "discovery_method", "treewalk",
+	    "lookups", (json_int_t)r->dmarc_queries,
 	    "authentication_results", mp_verdict_authres(v),
 	    "dkim_verified", r->dkim_verified, "dkim", dkim_json(r));
 	if (root == NULL)

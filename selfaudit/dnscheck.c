@@ -116,12 +116,13 @@ job_posture(void *arg)
 	mp_posture_evaluate(d->o.spf, d->o.dmarc, d->o.dns, &d->dl, d->o.domain, d->posture);
 	if (d->posture->dmarc_status != MP_DMARC_PASS)
 		return NULL;
-	/* RFC 7489 7.1: destinations outside our organizational domain must
+	/* RFC 9990 3 (RFC 7489 7.1): destinations outside our Organizational
+	 * Domain (RFC 9989's walk, which the posture lookup made) must
 	 * authorise our reports. */
 	nd = audit_dmarc_uri_domains(d->posture->dmarc.rec.rua, dests, DNS_MAX_REP);
 	nd += audit_dmarc_uri_domains(d->posture->dmarc.rec.ruf, dests + nd, DNS_MAX_REP);
-	if (d->o.psl == NULL || !mp_psl_org_domain(d->o.psl, d->posture->dmarc.policy_domain, org))
-		mp_strlcpy(org, d->posture->dmarc.policy_domain, sizeof(org));
+	mp_strlcpy(org, d->posture->dmarc.org_domain[0] ? d->posture->dmarc.org_domain :
+	    d->posture->dmarc.policy_domain, sizeof(org));
 	for (size_t i = 0; i < nd && d->nrep < DNS_MAX_REP; i++) {
 		struct rep_dest *r;
 		bool dup = false;

@@ -222,15 +222,12 @@ judge_spf(struct audit_report *r, const struct audit_dns *d)
 	}
 }
 
-/* The policy that applies to the audited domain itself. */
+/* The policy that applies to the audited domain itself, as RFC 9989
+ * discovery chose it (p, or sp/np of the record it inherits). */
 static enum mp_dmarc_policy
 effective_policy(const struct mp_posture *p)
 {
-	const struct mp_dmarc_record *rec = &p->dmarc.rec;
-
-	if (p->dmarc.from_org && rec->sp != MP_DMARC_P_UNSET)
-		return rec->sp;
-	return rec->p;
+	return p->dmarc.policy;
 }
 
 static void
@@ -260,20 +257,27 @@ judge_dmarc(struct audit_report *r, const struct audit_dns *d)
 		break;
 	}
 	pol = effective_policy(p);
-	audit_evidence(r, CHK_DMARC, "p=%s sp=%s np=%s pct=%d%s rua=%s ruf=%s%s",
-	    mp_dmarc_policy_str(rec->p), mp_dmarc_policy_str(rec->sp), mp_dmarc_policy_str(rec->np),
-	    rec->pct, rec->testing ? " t=y" : "", rec->rua[0] ? rec->rua : "(none)",
-	    rec->ruf[0] ? rec->ruf : "(none)", p->dmarc.from_org ? " (organizational domain)" : "");
+	audit_evidence(r, CHK_DMARC, "p=%s sp=%s np=%s%s rua=%s ruf=%s; %s=%s applies, from "
+	    "_dmarc.%s%s", mp_dmarc_policy_str(rec->p), mp_dmarc_policy_str(rec->sp),
+	    mp_dmarc_policy_str(rec->np), rec->testing ? " t=y" : "",
+	    rec->rua[0] ? rec->rua : "(none)", rec->ruf[0] ? rec->ruf : "(none)",
+	    p->dmarc.policy_tag != NULL ? p->dmarc.policy_tag : "p", mp_dmarc_policy_str(pol),
+	    p->dmarc.policy_domain, p->dmarc.from_psd ? " (public suffix domain, RFC 9989 walk)" :
+	    p->dmarc.from_org ? " (organizational domain, RFC 9989 walk)" : "");
+	if (rec->pct_set || rec->rf_set || rec->ri_set)
+		audit_evidence(r, CHK_DMARC, "note:%s%s%s removed in RFC 9989: ignored by receivers "
+		    "that follow it", rec->pct_set ? " pct" : "", rec->rf_set ? " rf" : "",
+		    rec->ri_set ? " ri" : "");
 	if (rec->warning[0] != '\0')
 		audit_evidence(r, CHK_DMARC, "note: %s", rec->warning);
 	if (pol == MP_DMARC_P_NONE || pol == MP_DMARC_P_UNSET) {
 		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=none: monitoring only, receivers deliver spoofed mail");
 		audit_fix(r, CHK_DMARC, "Once the reports show your own mail aligned, raise to "
 		    "p=quarantine, then p=reject.");
-	} else if (rec->pct < 100 || rec->testing) {
-		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=%s applies to %s", mp_dmarc_policy_str(pol),
-		    rec->testing ? "nothing yet (t=y testing mode)" : "only part of the mail (pct<100)");
-		audit_fix(r, CHK_DMARC, "Remove pct= and t=y once the reports are clean.");
+	} else if (rec->testing) {
+		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=%s applies to nothing yet (t=y testing mode)",
+		    mp_dmarc_policy_str(pol));
+		audit_fix(r, CHK_DMARC, "Remove t=y once the reports are clean.");
 	} else if (rec->sp != MP_DMARC_P_UNSET && rec->sp == MP_DMARC_P_NONE && !p->dmarc.from_org) {
 		audit_set(r, CHK_DMARC, AUDIT_WARN, "p=%s, but sp=none leaves subdomains unprotected",
 		    mp_dmarc_policy_str(pol));
@@ -371,7 +375,7 @@ judge_spoof(struct audit_report *r, const struct audit_dns *d)
 	case MP_DMARC_TEMPERROR: snprintf(dmarc_state, sizeof(dmarc_state), "DMARC could not be checked"); break;
 	default:
 		snprintf(dmarc_state, sizeof(dmarc_state), "DMARC p=%s%s", mp_dmarc_policy_str(pol),
-		    p->dmarc.rec.pct < 100 ? " (pct<100)" : p->dmarc.rec.testing ? " (t=y)" : "");
+		    p->dmarc.rec.testing ? " (t=y)" : "");
 		break;
 	}
 	audit_evidence(r, CHK_SPOOF, "%s; %s", spf_state, dmarc_state);
@@ -381,7 +385,7 @@ judge_spoof(struct audit_report *r, const struct audit_dns *d)
 	}
 	enforcing = p->dmarc_status == MP_DMARC_PASS &&
 	    (pol == MP_DMARC_P_REJECT || pol == MP_DMARC_P_QUARANTINE) &&
-	    p->dmarc.rec.pct == 100 && !p->dmarc.rec.testing;
+	    !p->dmarc.rec.testing;
 	if (enforcing && spf_strict) {
 		audit_set(r, CHK_SPOOF, AUDIT_PASS, "protected: %s and %s", dmarc_state, spf_state);
 	} else if (enforcing) {

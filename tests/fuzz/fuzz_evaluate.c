@@ -238,7 +238,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg.headers = sc.hdr;
 	msg.nheaders = sc.nhdr;
 	msg.want_posture = size > 0 && data[0] == 'p';
-	msg.pct_sample = 0;
 	v = mp_evaluate(ev, &msg);
 	FZ_CHECK(v != NULL, "no verdict");
 	d = mp_verdict_dmarc(v);

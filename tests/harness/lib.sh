@@ -4,7 +4,7 @@
 #   mp_start_redis        -> sets MP_REDIS_PORT
 #   mp_start_dns_drop SUFFIX... (after mp_start_dns)
 #                         -> sets MP_DNS_DROP_PORT, MP_TEST_RESOLVER_DROP
-# Every zone file ZONEDIR/NAME.zone is served as zone NAME.
+# Every zone file ZONEDIR/NAME.zone is served as zone NAME (root.zone as ".").
 
 MP_HARNESS_DIR=$(mktemp -d /tmp/mp-harness.XXXXXX)
 MP_HARNESS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -103,6 +103,8 @@ remote-control:
 NSDCONF
 		for z in "$zonedir"/*.zone; do
 			zname=$(basename "$z" .zone)
+			# root.zone is the root: no file name can be ".".
+			[ "$zname" = root ] && zname=.
 			printf 'zone:\n\tname: "%s"\n\tzonefile: "%s"\n' "$zname" "$z" >> "$conf"
 		done
 		"$nsd" -c "$conf" -p "$port" -d > "$dir/stdout" 2>&1 &

@@ -309,12 +309,12 @@ expect "SERVFAIL: could not check, never missing" "dns.spf.status=NOT TESTED" "d
 	"dns.mx.status=NOT TESTED" "dns.spoofing.status=NOT TESTED" "dns.mta_sts.status=NOT TESTED" \
 	"dns.mx.finding~could not check" dns.ptr.status=FAIL "dns.ptr.finding~no PTR"
 
-run "$PORT_example" --domain nodmarc.audit.example.org --public-ip 203.0.113.203 --source 127.0.0.2
+run "$PORT_example" --domain nodmarc.brk.audit.example.org --public-ip 203.0.113.203 --source 127.0.0.2
 expect "DNSBL: listed on bl1 caps at D; bl2's 127.255.255.254 is an error, blsf could not be checked" \
 	dns.dnsbl.status=FAIL "dns.dnsbl.finding~bl1.audit.example.org" "cap~DNSBL" \
 	"dns.dnsbl.evidence~error code" "dns.dnsbl.evidence~listed for testing" \
 	"dns.dnsbl.evidence~blsf.audit.example.org: could not check"
-expect "no DMARC record and the org-domain lookup fails: could not check, never missing" \
+expect "no DMARC record and the walk to its parent fails: could not check, never missing" \
 	"dns.dmarc.status=NOT TESTED" "dns.spoofing.status=NOT TESTED" dns.spf.status=PASS
 
 run "$PORT_example" --domain nodmarc.audit.example.net --source 127.0.0.2

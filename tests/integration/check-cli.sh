@@ -46,11 +46,11 @@ hdr=$(field authentication_results)
 want=$'mx.example.org; spf=pass smtp.mailfrom=bob@pass.example.com;\n\tdmarc=pass (p=reject dis=none) header.from=pass.example.com'
 if [ "$hdr" = "$want" ]; then ok "exact Authentication-Results header"; else not_ok "exact Authentication-Results header" "got: $hdr" "want: $want"; fi
 
-run --ip 198.51.100.7 --helo mail.example.net --mail-from bob@pass.example.com --from-domain pass.example.com --pct-sample 0
+run --ip 198.51.100.7 --helo mail.example.net --mail-from bob@pass.example.com --from-domain pass.example.com
 expect "SPF fail with DMARC p=reject" spf.result=fail dmarc.result=fail dmarc.policy=reject \
 	dmarc.disposition=reject dmarc.spf_aligned=false
 
-run --ip 203.0.113.5 --helo mail.example.net --mail-from bob@soft.example.com --from-domain soft.example.com --pct-sample 0
+run --ip 203.0.113.5 --helo mail.example.net --mail-from bob@soft.example.com --from-domain soft.example.com
 expect "softfail; org-domain record with sp=quarantine applies" spf.result=softfail dmarc.result=fail \
 	dmarc.policy=quarantine dmarc.disposition=quarantine dmarc.from_org=true dmarc.policy_domain=example.com
 
@@ -61,7 +61,7 @@ expect "subdomain sender covered by the org record passes" spf.result=pass dmarc
 run --ip 198.51.100.9 --helo mail.example.net --mail-from alice@norec.example.net --from-domain norec.example.net
 expect "no records at all" spf.result=none dmarc.result=none action.action=accept posture.score=0 posture.complete=true
 
-run --ip 192.0.2.10 --helo mail.example.com --mail-from bob@bounce.strict.example.com --from-domain strict.example.com --pct-sample 0
+run --ip 192.0.2.10 --helo mail.example.com --mail-from bob@bounce.strict.example.com --from-domain strict.example.com
 expect "aspf=s: a subdomain MAIL FROM is not aligned" spf.result=pass dmarc.result=fail dmarc.spf_aligned=false
 
 run --ip 192.0.2.10 --helo mail.example.com --mail-from bob@bounce.relaxed.example.com --from-domain relaxed.example.com
@@ -74,12 +74,12 @@ run --ip 192.0.2.10 --helo mail.example.com --mail-from "" --from-domain pass.ex
 expect "null sender uses postmaster@HELO" spf.result=none spf.identity=postmaster@mail.example.com
 
 printf 'From: Alice <alice@pass.example.com>, Mallory <m@norec.example.net>\nSubject: x\n\nbody\n' > "$tmp/two.eml"
-run --ip 192.0.2.10 --helo mail.example.com --mail-from bob@pass.example.com --pct-sample 0 "$tmp/two.eml"
+run --ip 192.0.2.10 --helo mail.example.com --mail-from bob@pass.example.com "$tmp/two.eml"
 expect "From with two domains: strictest outcome, problem reported" problem="several From domains" \
 	dmarc.result=none from_domain=norec.example.net
 
 printf 'From: Alice <alice@pass.example.com>, Mallory <m@weak.example.com>\nSubject: x\n\nbody\n' > "$tmp/two2.eml"
-run --ip 198.51.100.7 --helo mail.example.net --mail-from bob@pass.example.com --pct-sample 0 "$tmp/two2.eml"
+run --ip 198.51.100.7 --helo mail.example.net --mail-from bob@pass.example.com "$tmp/two2.eml"
 expect "From with two failing domains: the p=reject one wins" dmarc.result=fail dmarc.disposition=reject \
 	from_domain=pass.example.com
 

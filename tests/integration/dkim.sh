@@ -57,7 +57,7 @@ RES=$MP_TEST_RESOLVER
 # output in FILE's name with .json for .eml, named by OUT.
 check_run() {
 	OUT=${1%.eml}.json
-	"$CHECK" -c "$2" --resolver "$RES" --timeout 1000 --json --pct-sample 0 \
+	"$CHECK" -c "$2" --resolver "$RES" --timeout 1000 --json \
 		--ip 198.51.100.7 --helo mail.esp.example.net \
 		--mail-from bounce@bounce.esp.example.net "$1" > "$OUT" 2> "$tmp/err"
 }

@@ -178,6 +178,26 @@ fi
 check "attack 4: the victim's policy was fetched (dmarc=fail, p=reject in the log)" \
 	grep -q "mailfrom=<x@slowptr.spoof.example.net> from=$VICTIM spf=temperror dmarc=fail (p=reject" "$MP_MILTER_LOG"
 
+# --- 5: a tenant of a psd=y provider the PSL does not know (issue 14) ------
+# walk.example.net's "tenants" publishes psd=y: each tenant is an
+# Organizational Domain of its own (RFC 9989). Tenant b passes SPF from
+# 198.51.100.66; tenant a publishes p=reject. By the PSL both are under
+# example.net and b's pass aligned with a's From.
+TENANTS=tenants.walk.example.net
+mp_send psd-own 198.51.100.66 --from "x@b.$TENANTS" --header "From: <x@b.$TENANTS>" \
+	--add-header "X-Test-Id: psd-own"
+if f=$(mp_saved psd-own) && mp_header_of "$f" Authentication-Results | grep -q 'dmarc=pass'; then
+	ok "psd=y: tenant b's own mail is delivered with dmarc=pass (the PSD's sp)"
+else
+	not_ok "psd=y: tenant b's own mail is delivered" "$(mp_final_reply psd-own)"
+fi
+mp_send psd-spoof 198.51.100.66 --from "x@b.$TENANTS" --header "From: <ceo@a.$TENANTS>" \
+	--add-header "X-Test-Id: psd-spoof"
+refused "psd=y: tenant b's SPF pass with tenant a's From (p=reject)" psd-spoof
+mp_send psd-nx 198.51.100.66 --from "x@b.$TENANTS" --header "From: <ceo@nx.$TENANTS>" \
+	--add-header "X-Test-Id: psd-nx"
+refused "psd=y: tenant b's SPF pass with a From under the PSD that does not exist (np=reject)" psd-nx
+
 # --- stop -------------------------------------------------------------------
 mp_stop_milter TERM
 check "SIGTERM: clean exit (status 0)" test "${MP_MILTER_STATUS:-x}" = 0

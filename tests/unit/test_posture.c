@@ -42,7 +42,7 @@ env_open(struct env *e, const char *resolver, unsigned timeout_ms)
 	e->psl = mp_psl_load(NULL, err, sizeof(err));
 	ck_assert_msg(e->psl != NULL, "%s", err);
 	e->spf = mp_spf_new(e->dns);
-	e->dmarc = mp_dmarc_new(e->dns, e->psl);
+	e->dmarc = mp_dmarc_new(e->dns);
 }
 
 static void
@@ -83,12 +83,12 @@ static const struct {
 } scored[] = {
 	/* -all, p=reject with rua and adkim=s, MTA-STS and TLS-RPT: everything. */
 	{ "pass.example.com", 100, "A+" },
-	/* -all 45; valid 10 + inherited sp=quarantine 12 + pct 5 + sp weaker than p 0 + rua 5 = 32. */
-	{ "news.example.com", 77, "B" },
-	/* +all: 15 + 0 + 10 + 5; p=none: 10 + 3 + pct 0 + sp 4 = 47. */
-	{ "weak.example.com", 47, "C-" },
-	/* p=quarantine pct=50: 45 + 10 + 12 + 2 + 4 = 73. */
-	{ "half.example.com", 73, "B" },
+	/* -all 45; valid 10 + inherited sp=quarantine 15 + sp weaker than p 0 + rua 5 = 30. */
+	{ "news.example.com", 75, "B" },
+	/* +all: 15 + 0 + 10 + 5; p=none: 10 + 4 + sp 4 = 48. */
+	{ "weak.example.com", 48, "C-" },
+	/* p=quarantine (pct=50 is no longer policy): 45 + 10 + 15 + 4 = 74. */
+	{ "half.example.com", 74, "B" },
 	{ "norec.example.net", 0, "F" },
 };
 
@@ -117,9 +117,39 @@ START_TEST(breakdown_names_the_weak_spots)
 	env_open(&e, test_env("MP_TEST_RESOLVER"), 2000);
 	mp_posture_evaluate(e.spf, e.dmarc, e.dns, NULL, "weak.example.com", p);
 	ck_assert_int_eq(points(p, "spf.all"), 0);
-	ck_assert_int_eq(points(p, "dmarc.policy"), 3);
-	ck_assert_int_eq(points(p, "dmarc.pct"), 0);
+	ck_assert_int_eq(points(p, "dmarc.policy"), 4);
 	ck_assert_int_eq(points(p, "mta_sts"), 0);
+	free(p);
+	env_close(&e);
+}
+END_TEST
+
+/* pct, rf and ri earn nothing and are noted as gone (RFC 9989). */
+static const char *
+text(const struct mp_posture *p, const char *key)
+{
+	for (size_t i = 0; i < p->nitems; i++)
+		if (strcmp(p->item[i].key, key) == 0)
+			return p->item[i].note;
+	ck_abort_msg("no item %s", key);
+	return NULL;
+}
+
+START_TEST(removed_tags_are_noted)
+{
+	struct env e;
+	struct mp_posture *p = xmalloc(sizeof(*p));
+
+	env_open(&e, test_env("MP_TEST_RESOLVER"), 2000);
+	mp_posture_evaluate(e.spf, e.dmarc, e.dns, NULL, "half.example.com", p);
+	ck_assert_msg(strstr(text(p, "dmarc.record"), "pct: removed in RFC 9989") != NULL, "%s",
+	    text(p, "dmarc.record"));
+	for (size_t i = 0; i < p->nitems; i++)
+		ck_assert(strstr(p->item[i].key, "pct") == NULL);
+	/* inherited: the policy says where it came from */
+	mp_posture_evaluate(e.spf, e.dmarc, e.dns, NULL, "news.example.com", p);
+	ck_assert_msg(strstr(text(p, "dmarc.policy"), "sp=quarantine of _dmarc.example.com") !=
+	    NULL, "%s", text(p, "dmarc.policy"));
 	free(p);
 	env_close(&e);
 }
@@ -153,6 +183,7 @@ make_suite(void)
 	tcase_add_loop_test(tc, grade_scale, 0, (int)MP_ARRAY_SIZE(grades));
 	tcase_add_loop_test(tc, scores_from_zones, 0, (int)MP_ARRAY_SIZE(scored));
 	tcase_add_test(tc, breakdown_names_the_weak_spots);
+	tcase_add_test(tc, removed_tags_are_noted);
 	tcase_add_test(tc, failed_lookups_are_incomplete_not_missing);
 	suite_add_tcase(s, tc);
 	return s;

@@ -48,7 +48,7 @@ run(struct mp_evaluator *ev, const char *ip, const char *helo, const char *mail_
 {
 	struct mp_message m = {
 		.ip = ip, .helo = helo, .mail_from = mail_from,
-		.headers = h, .nheaders = nh, .want_posture = false, .pct_sample = 0,
+		.headers = h, .nheaders = nh, .want_posture = false,
 	};
 
 	return mp_evaluate(ev, &m);
@@ -214,7 +214,7 @@ START_TEST(incomplete_from_is_never_a_pass)
 	struct mp_evaluator *ev = evaluator(NULL);
 	struct mp_message m = {
 		.ip = ATTACK_IP, .helo = "mail." ATTACKER, .mail_from = "x@" ATTACKER,
-		.headers = from_own, .nheaders = 1, .from_incomplete = true, .pct_sample = 0,
+		.headers = from_own, .nheaders = 1, .from_incomplete = true,
 	};
 	struct mp_verdict *v = mp_evaluate(ev, &m);
 	const char *reply;

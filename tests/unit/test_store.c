@@ -923,7 +923,7 @@ START_TEST(record_from_verdict)
 	struct mp_message msg = {
 		.ip = "192.0.2.10", .helo = "mail.example.com",
 		.mail_from = "bob@pass.example.com", .headers = h, .nheaders = 1,
-		.want_posture = true, .pct_sample = 0,
+		.want_posture = true,
 	};
 
 	ck_assert_msg(resolver != NULL, "run under tests/harness/with-servers");

@@ -24,7 +24,7 @@ evaluate(struct mp_evaluator *ev, const char *ip, const char *mail_from,
 {
 	struct mp_message m = {
 		.ip = ip, .helo = "mail.example.net", .mail_from = mail_from,
-		.headers = h, .nheaders = nh, .want_posture = false, .pct_sample = 0,
+		.headers = h, .nheaders = nh, .want_posture = false,
 	};
 
 	return mp_evaluate(ev, &m);
@@ -386,7 +386,7 @@ evaluate_esp(struct mp_evaluator *ev, const char *sig, const struct mp_header *e
 	struct mp_header h[8];
 	struct mp_message m = {
 		.ip = ESP_IP, .helo = "mail.esp.example.net", .mail_from = ESP_MAILFROM,
-		.headers = h, .nheaders = 1 + nextra, .pct_sample = 0, .dkim = dm,
+		.headers = h, .nheaders = 1 + nextra, .dkim = dm,
 	};
 	struct mp_verdict *v;
 
@@ -481,7 +481,7 @@ START_TEST(slow_dkim_keys_leave_time_for_spf)
 	struct mp_header h[1] = { esp_fields[0] };
 	struct mp_message m = {
 		.ip = ESP_IP, .helo = "mail.esp.example.net", .mail_from = ESP_MAILFROM,
-		.headers = h, .nheaders = 1, .pct_sample = 0, .dkim = dm,
+		.headers = h, .nheaders = 1, .dkim = dm,
 	};
 	const struct mp_result *r;
 	struct mp_verdict *v;
@@ -529,7 +529,7 @@ START_TEST(posture_cached_per_ttl)
 	ck_assert_uint_eq(hits, 1);
 	ck_assert_uint_eq(misses, 2);
 	ck_assert_int_eq(a->score, 100);
-	ck_assert_int_eq(b->score, 47);
+	ck_assert_int_eq(b->score, 48);
 	mp_evaluator_free(&ev);
 
 	ev = fixture_evaluator(test_env("MP_TEST_RESOLVER"), off);
