@@ -143,9 +143,11 @@ const struct conf_opt conf_options[] = {
 	    "that host deletes incoming headers with its id (RFC 8601 section "
 	    "5)."),
 	STR("policy", "psl_file", MP_PSL_FILE, check_path, 0,
-	    "The Public Suffix List, an absolute path. It gives the "
-	    "organizational domain of a name (RFC 7489 section 3.2); its "
-	    "private section counts too."),
+	    "The Public Suffix List, an absolute path. It only groups: the "
+	    "registrable domain of a From domain is the Redis hash tag of "
+	    "its keys and the row of mailposture-report. DMARC finds "
+	    "Organizational Domains by the RFC 9989 DNS Tree Walk, never "
+	    "from this list."),
 	INT("policy", "eval_timeout", "10", 1, 120,
 	    "Time for evaluating one message, all its DNS lookups together, in "
 	    "seconds. Keep it below the MTA's milter timeouts."),

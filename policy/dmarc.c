@@ -114,15 +114,22 @@ take(struct mp_dmarc_outcome *out, const struct mp_dmarc_seen *s)
 static enum mp_dmarc_result
 walk_failed(struct mp_dmarc_outcome *out, const struct mp_dmarc_seen *s)
 {
-	mp_setf(out->reason, sizeof(out->reason), "could not look up the DMARC record at "
-	    "_dmarc.%s (%s): try again later", s->name, s->why);
+	if (s->overflow)
+		mp_setf(out->reason, sizeof(out->reason), "could not look up the DMARC record "
+		    "of %s: %s", out->from, s->why);
+	else
+		mp_setf(out->reason, sizeof(out->reason), "could not look up the DMARC record "
+		    "at _dmarc.%s (%s): try again later", s->name, s->why);
 	return MP_DMARC_TEMPERROR;
 }
 
 /*
- * RFC 9989 4.10.1: the From domain's own record; else, from the walk,
- * the Organizational Domain's record, else the PSD's (a walk that meets
- * psd=y stops there, so that record is the last one).
+ * RFC 9989 4.10.1: the From domain's own valid record; else, from the
+ * walk, the Organizational Domain's record, else the PSD's (a walk that
+ * meets psd=y stops there, so that record is the last one). An invalid
+ * record at the From domain is no valid record: the walk goes on (the
+ * stricter reading of 4.10.1), and only when nothing else applies does
+ * it make the result PERMERROR.
  */
 static enum mp_dmarc_result
 discover(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
@@ -135,9 +142,11 @@ discover(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 	first = mp_dmarc_fetch(m, deadline, out->from);
 	if (first->f == MP_DMARC_FETCH_TEMP)
 		return walk_failed(out, first);
-	if (first->f == MP_DMARC_FETCH_ONE)
+	if (first->f == MP_DMARC_FETCH_ONE && first->valid)
 		return take(out, first);
 	n = mp_dmarc_walk(m, deadline, out->from, seq, &failed);
+	if (n == 0)
+		return walk_failed(out, first);
 	note_discarded(out, seq, n);
 	if (failed) {
 		out->org_failed = true;
@@ -145,17 +154,24 @@ discover(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 	}
 	mp_dmarc_walk_org(out->from, seq, n, out->org_domain);
 	for (size_t i = 0; i < n && at == NULL; i++)
-		if (seq[i]->f == MP_DMARC_FETCH_ONE && strcmp(seq[i]->name, out->org_domain) == 0)
+		if (seq[i]->f == MP_DMARC_FETCH_ONE && seq[i]->valid &&
+		    strcmp(seq[i]->name, out->org_domain) == 0)
 			at = seq[i];
-	if (at == NULL && seq[n - 1]->f == MP_DMARC_FETCH_ONE && seq[n - 1]->psd == 'y') {
+	if (at == NULL && seq[n - 1]->f == MP_DMARC_FETCH_ONE && seq[n - 1]->psd == 'y' &&
+	    seq[n - 1] != first) {
 		at = seq[n - 1];
 		out->from_psd = true;
 	}
+	if (at == NULL && first->f == MP_DMARC_FETCH_ONE)
+		return take(out, first);        /* invalid, and nothing else applies */
 	if (at == NULL) {
 		mp_setf(out->reason, sizeof(out->reason), "no DMARC record for %s (looked up "
 		    "_dmarc.%s up to _dmarc.%s)", out->from, out->from, seq[n - 1]->name);
 		return MP_DMARC_NONE;
 	}
+	if (first->f == MP_DMARC_FETCH_ONE && out->note[0] == '\0')
+		mp_setf(out->note, sizeof(out->note), "invalid DMARC record at _dmarc.%s "
+		    "passed over: %s", first->name, first->why);
 	return take(out, at);
 }
 
@@ -174,7 +190,7 @@ ensure_org(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 	if (out->org_failed)
 		return false;
 	n = mp_dmarc_walk(m, deadline, out->from, seq, &failed);
-	if (failed) {
+	if (failed || n == 0) {
 		out->org_failed = true;
 		return false;
 	}
@@ -215,15 +231,23 @@ choose_policy(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 	if (np == sp || own->status == MP_DNS_OK || own->status == MP_DNS_NODATA)
 		return EXISTS;
 	res = mp_dmarc_query(m, deadline, out->from, MP_DNS_A);
-	if (res->status == MP_DNS_NXDOMAIN) {
+	e = mp_dns_status_is_temp(res->status) ? UNKNOWN :
+	    res->status == MP_DNS_NXDOMAIN ? NOT_EXISTS : EXISTS;
+	mp_dns_result_free(&res);
+	if (e == NOT_EXISTS) {
+		/* NXDOMAIN speaks of the end of a CNAME chain (RFC 6604): a
+		 * From domain that is a CNAME to nowhere has a record, so it
+		 * exists (RFC 9989 A.4). Asked only for a name that seems not
+		 * to exist. */
+		res = mp_dmarc_query(m, deadline, out->from, MP_DNS_CNAME);
+		e = mp_dns_status_is_temp(res->status) ? UNKNOWN :
+		    res->status == MP_DNS_OK ? EXISTS : NOT_EXISTS;
+		mp_dns_result_free(&res);
+	}
+	if (e == NOT_EXISTS) {
 		out->policy = np;
 		out->policy_tag = r->np != MP_DMARC_P_UNSET ? "np" : out->policy_tag;
-		e = NOT_EXISTS;
-	} else if (mp_dns_status_is_temp(res->status))
-		e = UNKNOWN;
-	else
-		e = EXISTS;
-	mp_dns_result_free(&res);
+	}
 	return e;
 }
 
@@ -304,6 +328,20 @@ tld(const char *name)
 	return dot != NULL ? dot + 1 : name;
 }
 
+/*
+ * The From domain is a PSD that is its own Organizational Domain (its
+ * own record has psd=y): every name below it is an Organizational
+ * Domain of its own (4.10.2 step 2), whatever that name's DNS says, so
+ * nothing but the From domain itself aligns. Exact up to 7 labels,
+ * where every walk from below visits the From domain.
+ */
+static bool
+psd_itself(const struct mp_dmarc_outcome *out)
+{
+	return !out->from_org && out->record_found && out->rec.psd == 'y' &&
+	    strcmp(out->org_domain, out->from) == 0 && mp_dmarc_labels(out->from) < 8;
+}
+
 bool
 mp_dmarc_could_align(const struct mp_dmarc_outcome *out, const char *id, bool strict)
 {
@@ -311,7 +349,7 @@ mp_dmarc_could_align(const struct mp_dmarc_outcome *out, const char *id, bool st
 		return false;
 	if (strcmp(id, out->from) == 0)
 		return true;
-	if (strict)
+	if (strict || psd_itself(out))
 		return false;
 	if (out->org_domain[0] != '\0')
 		return mp_domain_is_sub_or_same(id, out->org_domain);
@@ -321,10 +359,38 @@ mp_dmarc_could_align(const struct mp_dmarc_outcome *out, const char *id, bool st
 enum align { ALIGN_NO, ALIGN_YES, ALIGN_UNKNOWN };
 
 /*
+ * A walk from id failed at s. Whoever owns the names between s and the
+ * From domain's Organizational Domain could have let the walk through
+ * and aligned, so a failure there hides nothing from him; only a psd
+ * record on the way, which ends every walk from below, still settles
+ * it: not aligned. Also when the message asked too much (overflow):
+ * the sender's doing, never a temporary error.
+ */
+static bool
+settled_anyway(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
+    const struct mp_dmarc_outcome *out, const struct mp_dmarc_seen *s)
+{
+	char cur[MP_DOMAIN_MAX], next[MP_DOMAIN_MAX];
+
+	if (s->overflow || !mp_strlcpy(cur, s->name, sizeof(cur)))
+		return true;
+	while (mp_dmarc_walk_next(cur, next) && strcmp(next, out->org_domain) != 0 &&
+	    mp_domain_is_sub_or_same(next, out->org_domain)) {
+		const struct mp_dmarc_seen *up = mp_dmarc_fetch(m, deadline, next);
+
+		if (up->overflow || (up->f == MP_DMARC_FETCH_ONE && up->psd != 'u'))
+			return true;
+		memcpy(cur, next, sizeof(cur));
+	}
+	return false;
+}
+
+/*
  * RFC 9989 4.10.2. An identifier can only share the From domain's
  * Organizational Domain if it sits at or below it: anything else is
  * settled without a query. The identifier's own walk then goes over
- * its names below that domain, and the memo answers the rest.
+ * its names below that domain, and the memo answers the rest. A lookup
+ * failure there is UNKNOWN only where the identifier could have aligned.
  */
 static enum align
 align(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
@@ -343,10 +409,14 @@ align(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 		mp_setf(why, whylen, "could not find the organizational domain of %s", out->from);
 		return ALIGN_UNKNOWN;
 	}
-	if (!mp_domain_is_sub_or_same(id, out->org_domain))
+	if (!mp_domain_is_sub_or_same(id, out->org_domain) || psd_itself(out))
 		return ALIGN_NO;
 	n = mp_dmarc_walk(m, deadline, id, seq, &failed);
+	if (n == 0)
+		return ALIGN_NO;
 	if (failed) {
+		if (settled_anyway(m, deadline, out, seq[n - 1]))
+			return ALIGN_NO;
 		mp_setf(why, whylen, "could not find the organizational domain of %s "
 		    "(_dmarc.%s: %s)", id, seq[n - 1]->name, seq[n - 1]->why);
 		return ALIGN_UNKNOWN;

@@ -196,8 +196,9 @@ bool mp_dmarc_walk_next(const char *cur, char next_r[MP_DOMAIN_MAX]);
  * a record that applies but is invalid (an invalid p without a valid
  * rua: "no DMARC processing") and for a From domain that is not a valid
  * name. policy is p for the From domain's own record, else sp, or np
- * when the From domain does not exist (one A query, made only when np
- * and sp differ; if it fails, a failing message gets TEMPERROR).
+ * when the From domain does not exist (an A query, made only when np
+ * and sp differ, and a CNAME query when it says NXDOMAIN: a CNAME to
+ * nowhere exists; if one fails, a failing message gets TEMPERROR).
  *
  * mp_dmarc_discover makes the queries that only the policy's owner
  * controls, so it can run before anything a sender controls spends the

@@ -28,11 +28,15 @@ struct mp_dmarc_seen {
 	bool valid;                     /* FETCH_ONE and the record parsed */
 	char psd;                       /* of the one record: 'y', 'n' or 'u' */
 	char why[160];                  /* TEMP: the DNS error; invalid: the parse error */
+	bool overflow;                  /* TEMP because the message asked too much */
 	char text[512];                 /* the one record, printable */
 	struct mp_dmarc_record rec;
 };
 
-#define MP_DMARC_MEMO_MAX 64    /* names one message may look up */
+/* Names one message may look up: a From domain's walk, the MAIL FROM
+ * domain's and MP_DKIM_MAX signatures' (8 each) fit twice over; beyond,
+ * the lookups fail (overflow). Entries are allocated as they come. */
+#define MP_DMARC_MEMO_MAX (2 * MP_DMARC_WALK_MAX * (2 + MP_DKIM_MAX))
 
 struct mp_dmarc_msg {
 	struct mp_dmarc *d;
@@ -43,6 +47,9 @@ struct mp_dmarc_msg {
 	char trace[MP_DMARC_TRACE_MAX][MP_DOMAIN_MAX + 7];
 	size_t ntrace;
 };
+
+/* Labels in a name. */
+size_t mp_dmarc_labels(const char *name);
 
 /* The _dmarc lookup of name, from the memo or made now (and kept). */
 const struct mp_dmarc_seen *mp_dmarc_fetch(struct mp_dmarc_msg *m,
@@ -66,9 +73,10 @@ size_t mp_dmarc_walk(struct mp_dmarc_msg *m, const struct mp_deadline *deadline,
 
 /*
  * The Organizational Domain of a completed walk from start (RFC 9989
- * 4.10.2): the first single record (longest name first) with psd=n;
- * else the name one label below the first psd=y record other than the
- * start's; else the shortest name with a record; else start itself.
+ * 4.10.2), from its valid records only: the first (longest name first)
+ * with psd=n; else the name one label below the first psd=y record
+ * other than the start's; else the shortest name with a record; else
+ * start itself.
  */
 void mp_dmarc_walk_org(const char *start, const struct mp_dmarc_seen *const *seq, size_t n,
     char org_r[MP_DOMAIN_MAX]);

@@ -14,8 +14,8 @@
 
 #include "dmarc_int.h"
 
-static size_t
-count_labels(const char *name)
+size_t
+mp_dmarc_labels(const char *name)
 {
 	size_t n = 1;
 
@@ -28,7 +28,7 @@ count_labels(const char *name)
 static const char *
 last_labels(const char *name, size_t keep)
 {
-	size_t n = count_labels(name);
+	size_t n = mp_dmarc_labels(name);
 	const char *p = name;
 
 	while (n > keep && (p = strchr(p, '.')) != NULL) {
@@ -41,7 +41,7 @@ last_labels(const char *name, size_t keep)
 bool
 mp_dmarc_walk_next(const char *cur, char next_r[MP_DOMAIN_MAX])
 {
-	size_t x = count_labels(cur);
+	size_t x = mp_dmarc_labels(cur);
 
 	next_r[0] = '\0';
 	if (x <= 1)
@@ -95,7 +95,7 @@ struct mp_dns_result *
 mp_dmarc_query(struct mp_dmarc_msg *m, const struct mp_deadline *deadline, const char *name,
     enum mp_dns_type type)
 {
-	trace(m, type == MP_DNS_A ? "A " : "? ", name);
+	trace(m, type == MP_DNS_A ? "A " : type == MP_DNS_CNAME ? "CNAME " : "? ", name);
 	return mp_dns_query(m->d->dns, deadline, name, type);
 }
 
@@ -163,7 +163,7 @@ mp_dmarc_fetch(struct mp_dmarc_msg *m, const struct mp_deadline *deadline, const
 {
 	static const struct mp_dmarc_seen full = {
 		.f = MP_DMARC_FETCH_TEMP, .status = MP_DNS_SERVFAIL, .psd = 'u',
-		.why = "too many DMARC lookups for one message",
+		.why = "too many DMARC lookups for one message", .overflow = true,
 	};
 	struct mp_dmarc_seen *s;
 
@@ -218,7 +218,7 @@ mp_dmarc_walk_org(const char *start, const struct mp_dmarc_seen *const *seq, siz
 	for (size_t i = 0; i < n; i++) {
 		const struct mp_dmarc_seen *s = seq[i];
 
-		if (s->f != MP_DMARC_FETCH_ONE)
+		if (s->f != MP_DMARC_FETCH_ONE || !s->valid)
 			continue;
 		if (s->psd == 'n') {
 			mp_strlcpy(org_r, s->name, MP_DOMAIN_MAX);
@@ -226,7 +226,7 @@ mp_dmarc_walk_org(const char *start, const struct mp_dmarc_seen *const *seq, siz
 		}
 		if (s->psd == 'y' && i > 0) {
 			/* One label below the PSD, on the way to start. */
-			mp_strlcpy(org_r, last_labels(start, count_labels(s->name) + 1),
+			mp_strlcpy(org_r, last_labels(start, mp_dmarc_labels(s->name) + 1),
 			    MP_DOMAIN_MAX);
 			return;
 		}

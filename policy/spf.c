@@ -388,6 +388,41 @@ mp_spf_check_helo(struct mp_spf *spf, const struct mp_deadline *deadline,
 	return check_host(spf, deadline, ip, helo, "postmaster", helo, true, out);
 }
 
+/* mail_from without the angle brackets an MTA may leave around it. */
+static void
+strip_brackets(const char **mail_from, size_t *len)
+{
+	*len = strlen(*mail_from);
+	if (*len >= 2 && (*mail_from)[0] == '<' && (*mail_from)[*len - 1] == '>') {
+		(*mail_from)++;
+		*len -= 2;
+	}
+}
+
+void
+mp_spf_mailfrom_domain(const char *mail_from, const char *helo, char *out, size_t outlen)
+{
+	const char *at;
+	size_t len;
+
+	if (mail_from == NULL)
+		mail_from = "";
+	strip_brackets(&mail_from, &len);
+	if (len == 0) {
+		if (!mp_strlcpy(out, helo != NULL ? helo : "", outlen) && outlen > 0)
+			out[0] = '\0';
+		return;
+	}
+	at = memrchr(mail_from, '@', len);
+	if (at == NULL || (size_t)(mail_from + len - (at + 1)) >= outlen) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return;
+	}
+	memcpy(out, at + 1, (size_t)(mail_from + len - (at + 1)));
+	out[mail_from + len - (at + 1)] = '\0';
+}
+
 enum mp_spf_result
 mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_deadline *deadline,
     const char *ip, const char *helo, const char *mail_from, struct mp_spf_outcome *out)
@@ -405,11 +440,7 @@ mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_deadline *deadline,
 		helo = "";
 	if (mail_from == NULL)
 		mail_from = "";
-	len = strlen(mail_from);
-	if (len >= 2 && mail_from[0] == '<' && mail_from[len - 1] == '>') {
-		mail_from++;
-		len -= 2;
-	}
+	strip_brackets(&mail_from, &len);
 	addr = len == 0 ? xasprintf("postmaster@%s", helo) : xstrndup(mail_from, len);
 	spf_set_text(out->identity, sizeof(out->identity), addr);
 	/* The domain is what follows the last '@': a quoted local part may

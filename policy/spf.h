@@ -69,6 +69,13 @@ enum mp_spf_result mp_spf_check_mailfrom(struct mp_spf *spf, const struct mp_dea
     const char *ip, const char *helo, const char *mail_from, struct mp_spf_outcome *out);
 
 /*
+ * The domain mp_spf_check_mailfrom would check, without checking it:
+ * what follows the last '@' (angle brackets around mail_from dropped),
+ * the whole HELO name for the null sender. "" when there is none.
+ */
+void mp_spf_mailfrom_domain(const char *mail_from, const char *helo, char *out, size_t outlen);
+
+/*
  * What a domain publishes, without a client IP: used by posture and the
  * audit. Fetches the TXT records once and walks includes and redirects.
  */

@@ -535,20 +535,6 @@ decide_each(struct mp_dmarc_msg *dm, const struct mp_deadline *dl,
 	}
 }
 
-/* The domain SPF is going to check for DMARC (spf.c's rule: after the
- * last '@', the HELO name for the null sender), before it runs. */
-static const char *
-spf_candidate(const struct mp_message *msg)
-{
-	const char *at;
-
-	if (msg->mail_from == NULL || *msg->mail_from == '\0' ||
-	    strcmp(msg->mail_from, "<>") == 0)
-		return msg->helo;
-	at = strrchr(msg->mail_from, '@');
-	return at != NULL ? at + 1 : NULL;
-}
-
 /*
  * DMARC in phases around DKIM and SPF: every From domain's policy is
  * fetched first, with the whole deadline, so that a sender's slow
@@ -569,10 +555,13 @@ evaluate(struct mp_evaluator *ev, const struct mp_message *msg,
 	char spf_domain[MP_DOMAIN_MAX];
 	const char *why;
 
-	for (size_t i = 0; i < ndomains; i++) {
+	for (size_t i = 0; i < ndomains; i++)
 		mp_dmarc_discover(dm, dl, domains[i], &o[i]);
-		mp_dmarc_prepare(dm, dl, &o[i], spf_candidate(msg));
-	}
+	/* Only then what the sender's names cost: the domain SPF is going
+	 * to check, by spf.c's own rule. */
+	mp_spf_mailfrom_domain(msg->mail_from, msg->helo, spf_domain, sizeof(spf_domain));
+	for (size_t i = 0; i < ndomains; i++)
+		mp_dmarc_prepare(dm, dl, &o[i], spf_domain);
 	dkim_finish(ev, msg, dl, v);
 	for (size_t i = 0; i < ndomains; i++)
 		for (size_t k = 0; k < v->r.ndkim; k++)

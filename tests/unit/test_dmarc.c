@@ -795,9 +795,14 @@ START_TEST(broken_records)
 	expect(&o, MP_DMARC_PERMERROR, U, N, "nul" Z, false);
 	ck_assert(strstr(o.reason, "p=reject\\x00") != NULL);
 	ck_assert_str_eq(o.record, "v=DMARC1; p=reject\\x00");
-	/* a broken record at the From domain: no fallback to the org record */
+	/* a broken record at the From domain is no valid record: the walk
+	 * goes on, and the Organizational Domain's sp applies (RFC 9989
+	 * 4.10.1, "If no valid DMARC Policy Record is found by the first
+	 * query, then perform a DNS Tree Walk") */
 	eval("bad.parent" Z, SPF_OTHER, NULL, false, &o);
-	expect(&o, MP_DMARC_PERMERROR, U, N, "bad.parent" Z, false);
+	expect(&o, MP_DMARC_FAIL, Q, Q, "parent" Z, true);
+	ck_assert_msg(strstr(o.note, "invalid DMARC record at _dmarc.bad.parent") != NULL, "%s",
+	    o.note);
 }
 END_TEST
 

@@ -240,6 +240,23 @@ START_TEST(parent_sp_np_the_psl_cannot_see)
 }
 END_TEST
 
+/* RFC 9989 A.4: a name with any record exists; a CNAME to nowhere too. */
+START_TEST(dangling_cname_exists)
+{
+	struct mp_dmarc_outcome o;
+
+	run("dangling.pol" W, NULL, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_FAIL, "%s", o.reason);
+	ck_assert_int_eq(o.from_exists, 1);
+	ck_assert_str_eq(o.policy_tag, "sp");
+	ck_assert_int_eq(o.policy, MP_DMARC_P_QUARANTINE);
+	/* a CNAME loop: the existence test fails, and np or sp cannot be
+	 * chosen for a failing message */
+	run("cl.pol" W, NULL, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_TEMPERROR, "%s", o.reason);
+}
+END_TEST
+
 START_TEST(several_records_are_discarded)
 {
 	struct mp_dmarc_outcome o;
@@ -272,6 +289,66 @@ START_TEST(failure_halfway_is_temperror)
 }
 END_TEST
 
+/* Found in review: a sender's own broken names cannot make a temperror. */
+START_TEST(senders_broken_walk_is_no_temperror)
+{
+	struct mp_dmarc_outcome o;
+
+	/* below a PSD that is the From domain: nothing below aligns */
+	run("tenants" W, "evil.tenants" W, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_FAIL, "%s", o.reason);
+	ck_assert_int_eq(o.disposition, MP_DMARC_P_REJECT);
+	ck_assert(!mp_dmarc_could_align(&o, "evil.tenants" W, false));
+	/* below a psd=n department of the From domain */
+	run("corp" W, "z.dept.corp" W, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_FAIL, "%s", o.reason);
+	/* directly below the From domain's Organizational Domain, with
+	 * nothing between: it could have aligned by answering, so its own
+	 * failure is a temperror, never a pass */
+	run("corp" W, "lp.corp" W, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_TEMPERROR, "%s", o.reason);
+}
+END_TEST
+
+/* Memo exhausted by the sender's identifiers (more than the 288 names one
+ * message may look up): not aligned, not temperror. */
+START_TEST(memo_overflow_is_no_temperror)
+{
+	struct mp_dmarc_dkim k = { .pass = true };
+	struct mp_dmarc_input in = {
+		.from_domain = "a.tenants" W, .spf = MP_SPF_NONE, .dkim = &k, .ndkim = 1,
+	};
+	struct mp_dmarc_msg *m = mp_dmarc_msg_new(dmarc);
+	struct mp_dmarc_outcome o;
+	struct mp_deadline dl;
+	char id[MP_DOMAIN_MAX];
+
+	mp_deadline_set(&dl, 20000);
+	mp_dmarc_discover(m, &dl, "a.tenants" W, &o);
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "p%d.q.r.s.a.tenants" W, i);
+		mp_dmarc_prepare(m, &dl, &o, id);
+	}
+	mp_strlcpy(k.domain, "last.q.r.s.a.tenants" W, sizeof(k.domain));
+	mp_dmarc_decide(m, &dl, &in, &o);
+	ck_assert_msg(o.result == MP_DMARC_FAIL, "%s", o.reason);
+	ck_assert_int_eq(o.disposition, MP_DMARC_P_REJECT);
+	mp_dmarc_msg_free(&m);
+}
+END_TEST
+
+START_TEST(invalid_record_is_no_org_domain)
+{
+	struct mp_dmarc_outcome o;
+
+	run("y.x.inv" W, NULL, NULL, &o, NULL);
+	ck_assert_msg(o.result == MP_DMARC_FAIL, "%s", o.reason);
+	ck_assert_str_eq(o.org_domain, "x.inv" W);
+	ck_assert_str_eq(o.policy_domain, "x.inv" W);
+	ck_assert_int_eq(o.policy, MP_DMARC_P_REJECT);
+}
+END_TEST
+
 /* The counts README gives for the common cases. */
 START_TEST(query_counts)
 {
@@ -289,8 +366,10 @@ START_TEST(query_counts)
 	/* a bounce subdomain of the From domain: its own name too */
 	ck_assert_uint_eq(run("a.tenants" W, "bounce.a.tenants" W, NULL, &o, NULL), 3);
 	ck_assert_int_eq(o.result, MP_DMARC_PASS);
-	/* a deep subdomain without a record of its own: the whole walk */
-	ck_assert_uint_eq(run("a.b.x.pol" W, "a.b.x.pol" W, NULL, &o, NULL), 8);
+	/* a deep subdomain without a record of its own: the whole walk (7),
+	 * and np differs from sp: A, then CNAME (both NXDOMAIN) */
+	ck_assert_uint_eq(run("a.b.x.pol" W, "a.b.x.pol" W, NULL, &o, NULL), 9);
+	ck_assert_int_eq(o.from_exists, 0);
 }
 END_TEST
 
@@ -310,8 +389,12 @@ make_suite(void)
 	tcase_add_test(tc, psd_y_tenants_are_apart);
 	tcase_add_test(tc, psd_n_stops_the_walk);
 	tcase_add_test(tc, parent_sp_np_the_psl_cannot_see);
+	tcase_add_test(tc, dangling_cname_exists);
 	tcase_add_test(tc, several_records_are_discarded);
 	tcase_add_test(tc, failure_halfway_is_temperror);
+	tcase_add_test(tc, senders_broken_walk_is_no_temperror);
+	tcase_add_test(tc, memo_overflow_is_no_temperror);
+	tcase_add_test(tc, invalid_record_is_no_org_domain);
 	tcase_add_test(tc, query_counts);
 	suite_add_tcase(s, tc);
 	return s;

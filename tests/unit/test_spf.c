@@ -613,6 +613,34 @@ START_TEST(inspect_records)
 }
 END_TEST
 
+/* The domain DMARC prepares for before SPF runs: spf.c's own rule. */
+START_TEST(mailfrom_domain)
+{
+	static const struct {
+		const char *mail_from, *helo, *want;
+	} c[] = {
+		{ "bob@example.com", "h.example.net", "example.com" },
+		{ "<bob@example.com>", "h.example.net", "example.com" },
+		{ "\"a@victim.example\"@attacker.example", "h", "attacker.example" },
+		{ "", "h.example.net", "h.example.net" },
+		{ "<>", "h.example.net", "h.example.net" },
+		{ NULL, "h.example.net", "h.example.net" },
+		{ "bob", "h.example.net", "" },
+		{ "bob@", "h", "" },
+	};
+	char out[256], tiny[4];
+
+	for (size_t i = 0; i < MP_ARRAY_SIZE(c); i++) {
+		mp_spf_mailfrom_domain(c[i].mail_from, c[i].helo, out, sizeof(out));
+		ck_assert_msg(strcmp(out, c[i].want) == 0, "case %zu: got \"%s\", want \"%s\"", i,
+		    out, c[i].want);
+	}
+	/* too long for the buffer: none, never a cut name */
+	mp_spf_mailfrom_domain("bob@example.com", "h", tiny, sizeof(tiny));
+	ck_assert_str_eq(tiny, "");
+}
+END_TEST
+
 Suite *
 make_suite(void)
 {
@@ -622,6 +650,7 @@ make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, result_strings);
+	tcase_add_test(tc, mailfrom_domain);
 	tcase_add_test(tc, basic_results);
 	tcase_add_test(tc, no_localhost_free_ride);
 	tcase_add_test(tc, permerrors);
