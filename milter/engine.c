@@ -50,6 +50,7 @@
 
 #include "log.h"
 #include "milter.h"
+#include "redis_pcache.h"
 #include "util.h"
 
 static pthread_mutex_t engine_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -153,6 +154,13 @@ mp_engine_build(struct mp_conf *conf, char *err, size_t errlen)
 	if (gethostname(e->hostname, sizeof(e->hostname)) != 0)
 		mp_strlcpy(e->hostname, "localhost", sizeof(e->hostname));
 	e->hostname[sizeof(e->hostname) - 1] = '\0';
+	/* Postures computed by the other MX hosts, brought in by the store's
+	 * writer thread: the message path never waits for Redis. */
+	if (e->store != NULL && mp_conf_bool(conf, "redis", "share_posture") &&
+	    mp_conf_bool(conf, "policy", "posture") && mp_conf_int(conf, "policy", "posture_ttl") > 0)
+		mp_evaluator_set_pcache(e->ev, mp_pcache_shared_new(e->store,
+		    (unsigned long long)mp_conf_int(conf, "policy", "posture_ttl") * 1000ULL,
+		    e->hostname));
 	e->dry_run = mp_conf_bool(conf, "milter", "dry_run");
 	e->received_spf = mp_conf_bool(conf, "milter", "received_spf");
 	e->skip_authenticated = mp_conf_bool(conf, "milter", "skip_authenticated");

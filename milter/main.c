@@ -43,6 +43,8 @@
 
 #include "conf.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "milter.h"
 #include "netaddr.h"
 #include "util.h"
@@ -87,11 +89,15 @@ reload_thread(void *arg)
 			break;
 		if (sig != SIGHUP)
 			continue;
-		if (mp_engine_reload(conf_path, err, sizeof(err)))
+		if (mp_engine_reload(conf_path, err, sizeof(err))) {
 			mp_log(LOG_NOTICE, "configuration reloaded from %s", conf_path);
-		else
+			mp_metrics_inc(MP_M_RELOAD_OK);
+			mp_metrics_http_reconfigure();
+		} else {
 			mp_log(LOG_ERR, "reload failed, keeping the running configuration: %s",
 			    err);
+			mp_metrics_inc(MP_M_RELOAD_FAILED);
+		}
 	}
 	return NULL;
 }
@@ -553,6 +559,13 @@ serve(struct run *r)
 		mp_log(LOG_ERR, "%s: %s", conf_path, err);
 		return EXIT_USAGE;
 	}
+	/* A listener that cannot be had is said at start, not found later. */
+	if (!mp_metrics_http_configure(mp_conf_str(r->conf, "metrics", "listen"), err,
+	    sizeof(err))) {
+		mp_log(LOG_ERR, "%s", err);
+		mp_engine_release(&e);
+		return EXIT_RUNTIME;
+	}
 	/* Logged while e is still ours: publishing hands the reference over. */
 	mp_log(LOG_NOTICE, "started: socket %s, authserv-id %s%s",
 	    mp_conf_str(r->conf, "milter", "socket"), e->authserv_id,
@@ -597,6 +610,7 @@ main(int argc, char **argv)
 		status = serve(&r);
 	if (r.pid_written && r.pid_removable)
 		remove_pidfile(r.pidfile);
+	mp_metrics_http_stop();
 	if (r.published)
 		mp_engine_shutdown();
 	mp_conf_unref(&r.conf);

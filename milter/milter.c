@@ -25,6 +25,7 @@
 
 #include "ctx.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "milter_int.h"
 #include "util.h"
@@ -175,7 +176,7 @@ mlfi_helo(SMFICTX *ctx, char *helo)
 	return c->nr_helo ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
-/* Why this message is not evaluated, or NULL. */
+/* Why this message is not evaluated (counted by rule), or NULL. */
 static const char *
 skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, size_t len)
 {
@@ -183,9 +184,9 @@ skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, 
 	const char *auth;
 
 	if (c->ip[0] == '\0')
-		return "no client IP address";
+		return mp_metrics_skip(MP_M_SKIP_NO_IP, "no client IP address");
 	if (mp_netlist_match(e->skip_networks, c->ip))
-		return "client in skip_networks";
+		return mp_metrics_skip(MP_M_SKIP_NETWORKS, "client in skip_networks");
 	if (e->skip_authenticated) {
 		auth = smfi_getsymval(ctx, "{auth_authen}");
 		if (auth != NULL && *auth != '\0') {
@@ -194,7 +195,7 @@ skip_reason(SMFICTX *ctx, const struct conn *c, const struct msg *m, char *buf, 
 			mp_printable(&b, auth, strlen(auth), MP_SHOW_SETTING);
 			snprintf(buf, len, "authenticated as %s", mp_buf_str(&b));
 			mp_buf_free(&b);
-			return buf;
+			return mp_metrics_skip(MP_M_SKIP_AUTHENTICATED, buf);
 		}
 	}
 	return NULL;

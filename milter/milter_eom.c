@@ -30,6 +30,7 @@
 #include "authres.h"
 #include "ctx.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter_int.h"
 #include "record.h"
 #include "store.h"
@@ -256,6 +257,7 @@ delete_forged(SMFICTX *ctx, const struct msg *m, struct outcome *o, sfsistat *r)
 	}
 	if (m->nforged)
 		note(o, " forged_ar_deleted=%zu", m->nforged);
+	mp_metrics_add(MP_M_FORGED_AR, m->nforged);
 	return true;
 }
 
@@ -358,6 +360,7 @@ skip_mail_from_proven(const struct mp_verdict *v, struct msg *m, struct outcome 
 	if (spf->result == MP_SPF_PASS && spf->dmarc_domain[0] != '\0') {
 		mp_strlcpy(m->skip_why, "MAIL FROM domain in skip_mail_from, SPF pass",
 		    sizeof(m->skip_why));
+		mp_metrics_inc(MP_M_SKIP_MAIL_FROM);
 		return true;
 	}
 	note(o, " skip_mail_from=not_applied (spf=%s)", mp_spf_result_str(spf->result));
@@ -380,7 +383,7 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 	};
 	struct mp_verdict *v;
 	struct mp_decision d;
-	unsigned long long start = mp_now_ms();
+	unsigned long long start = mp_now_ms(), start_us = mp_metrics_clock_us();
 	sfsistat r;
 
 	if (m->from_cut || m->from_overflow || m->ar_overflow)
@@ -427,8 +430,10 @@ eom_message(SMFICTX *ctx, struct conn *c, struct msg *m, struct outcome *o)
 
 		mp_record_build(&rec, mp_verdict_result(v), &in, o->action, e->hostname,
 		    strcmp(o->qid, "NOQUEUE") ? o->qid : "", time(NULL));
-		(void)mp_store_submit(e->store, &rec);
+		if (!mp_store_submit(e->store, &rec))
+			mp_metrics_inc(MP_M_REDIS_DROP_FULL);
 	}
+	mp_metrics_message(mp_verdict_result(v), o->action, start_us);
 	log_line(c, m, v, o, mp_now_ms() - start);
 	mp_verdict_free(&v);
 	return r;

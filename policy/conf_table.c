@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -27,12 +28,16 @@ static bool check_resolver(const char *, char *, size_t);
 static bool check_token_or_empty(const char *, char *, size_t);
 static bool check_token_list(const char *, char *, size_t);
 static bool check_redis_address(const char *, char *, size_t);
+static bool check_redis_list(const char *, char *, size_t);
+static bool check_redis_name(const char *, char *, size_t);
+static bool check_metrics_listen(const char *, char *, size_t);
 static bool check_key_prefix(const char *, char *, size_t);
 static bool check_host(const char *, char *, size_t);
 static bool check_domain_or_empty(const char *, char *, size_t);
 static bool check_ip_or_empty(const char *, char *, size_t);
 static bool check_domain_list(const char *, char *, size_t);
 static bool check_grade_or_empty(const char *, char *, size_t);
+static bool check_mailbox_or_empty(const char *, char *, size_t);
 static bool check_secret_file(const char *, char *, size_t);
 
 #define STR(s, n, d, chk, fl, h) { s, n, MP_CONF_STRING, d, 0, 0, NULL, fl, chk, h }
@@ -198,6 +203,39 @@ const struct conf_opt conf_options[] = {
 	    "Most verdicts waiting to be written to Redis, in messages. When "
 	    "the queue is full new verdicts are dropped and counted; mail "
 	    "still flows."),
+	STR("redis", "sentinels", "", check_redis_list, F_LIST,
+	    "Redis Sentinel instances, HOST:PORT or [IPV6-ADDRESS]:PORT separated "
+	    "by spaces or commas, asked for the master of master_name instead "
+	    "of using address. The writer follows failovers and keeps its "
+	    "queue meanwhile. Empty: no Sentinel."),
+	STR("redis", "master_name", "", check_redis_name, 0,
+	    "The master name the sentinels know (their 'sentinel monitor' "
+	    "name)."),
+	ENUM("redis", "read_from", "master", "master|replica",
+	    "Where mailposture-report reads: the master, or with sentinels a "
+	    "replica that is up (the master when none is)."),
+	INT("redis", "replica_wait", "100", 0, 10000,
+	    "With sentinels: after each batch the writer waits up to this many "
+	    "milliseconds for a replica to confirm it (WAIT 1), and resends what "
+	    "no replica confirmed after a failover. 0: no wait."),
+	STR("redis", "cluster", "", check_redis_list, F_LIST,
+	    "Redis Cluster nodes to learn the slot map from, HOST:PORT or "
+	    "[IPV6-ADDRESS]:PORT separated by spaces or commas, instead of "
+	    "address. db must be 0. Empty: no Cluster."),
+	BOOL("redis", "share_posture", "yes",
+	    "Share posture scores with the other MX hosts of this Redis: each "
+	    "score computed here is published, and the writer thread brings "
+	    "the others' scores into the local posture cache (never on the "
+	    "message's path)."),
+
+	STR("metrics", "listen", "", check_metrics_listen, 0,
+	    "Address and port where mailposture-milter serves its Prometheus "
+	    "metrics over HTTP (GET /metrics), for example 127.0.0.1:9464: "
+	    "ADDRESS:PORT or [IPV6-ADDRESS]:PORT. There is no authentication: "
+	    "keep it on loopback, or put a proxy with TLS and authentication or a "
+	    "firewall in front. It is bound after privileges are dropped, so the "
+	    "port must be 1024 or above. SIGHUP keeps it when unchanged and "
+	    "moves it when changed. Empty: no metrics listener."),
 
 	STR("audit", "host", "127.0.0.1", check_host, 0,
 	    "SMTP server that mailposture-audit probes: a host name or an "
@@ -224,6 +262,37 @@ const struct conf_opt conf_options[] = {
 	    "not depend on the grade."),
 	INT("audit", "timeout", "5000", 100, 60000,
 	    "Timeout of each network step of the probe, in milliseconds."),
+	STR("audit", "ca_file", "", check_path_or_empty, 0,
+	    "CA certificates (a PEM file, an absolute path) trusted beside the "
+	    "system's, for the MTA-STS policy's HTTPS server and the SMTP "
+	    "server's certificate: a private CA, or a test CA. Empty: the "
+	    "system's CAs only."),
+
+	STR("report", "org_name", "", NULL, 0,
+	    "The Reporting Organization named in DMARC aggregate reports "
+	    "(mailposture-report aggregate). Reports are made and the Debian "
+	    "timer sends them only once org_name and email are set."),
+	STR("report", "email", "", check_mailbox_or_empty, 0,
+	    "Contact address of the Reporting Organization, user@domain, "
+	    "written in every aggregate report."),
+	STR("report", "extra_contact_info", "", NULL, 0,
+	    "More contact details for the reports (a URL, a phone number). "
+	    "Empty: none."),
+	STR("report", "from", "", check_mailbox_or_empty, 0,
+	    "Envelope sender (-f) and From of the report mail, user@domain, in a "
+	    "domain whose SPF and DKIM this host passes: report mail must pass "
+	    "DMARC itself. Its domain is the Submitter. Mail from it that passes "
+	    "SPF is not counted in reports. Empty: email."),
+	STR("report", "sendmail", "/usr/sbin/sendmail -t -oi", check_path, 0,
+	    "The command that submits report mail to the local MTA, its words "
+	    "split at spaces (no shell); -f and the From address are added."),
+	INT("report", "max_rows", "10000", 1, 1000000,
+	    "Distinct report rows kept per policy domain and day. Messages that "
+	    "would make a new row past it are counted, not dropped: the report "
+	    "says how many it leaves out, and a warning is logged."),
+	INT("report", "max_destinations", "2", 1, 10,
+	    "rua mailto: URIs a report goes to, at most, per policy domain "
+	    "(the first ones of the record)."),
 
 	ENUM("log", "facility", "mail",
 	    "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7",
@@ -443,6 +512,71 @@ static bool
 check_redis_address(const char *v, char *why, size_t whylen)
 {
 	return v[0] == '\0' || mp_endpoint_parse_hostport(v, NULL, why, whylen);
+}
+
+/* Sentinels and cluster nodes speak TCP only: no unix socket. */
+static bool
+redis_node_ok(const char *item, char *why, size_t whylen)
+{
+	struct mp_endpoint ep;
+
+	if (!mp_endpoint_parse_hostport(item, &ep, why, whylen))
+		return false;
+	if (ep.is_unix)
+		return conf_whyf(why, whylen, "expected HOST:PORT or [IPV6-ADDRESS]:PORT");
+	return true;
+}
+
+static bool
+check_redis_list(const char *v, char *why, size_t whylen)
+{
+	return each_item(v, why, whylen, redis_node_ok);
+}
+
+/* A Sentinel master name: one word of printable ASCII. */
+static bool
+check_redis_name(const char *v, char *why, size_t whylen)
+{
+	if (strlen(v) > 100)
+		return conf_whyf(why, whylen, "name longer than 100 characters");
+	for (const char *p = v; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return conf_whyf(why, whylen, "name with a space or a non-ASCII byte");
+	return true;
+}
+
+/* user@domain: the report's addresses, by the parser of sender patterns. */
+static bool
+check_mailbox_or_empty(const char *v, char *why, size_t whylen)
+{
+	struct mp_sender_pattern sp;
+	struct mp_buf q = MP_BUF_INIT;
+	const char *reason = "no local part";
+	bool bad_domain, ok;
+
+	if (v[0] == '\0')
+		return true;
+	ok = mp_sender_pattern_parse(v, strlen(v), &sp, &bad_domain, &reason) &&
+	    sp.local[0] != '\0';
+	if (!ok)
+		conf_whyf(why, whylen, "'%s' is not user@domain: %s", conf_quote(&q, v), reason);
+	mp_buf_free(&q);
+	return ok;
+}
+
+/* An address, not a name: nothing to resolve when the milter starts. */
+static bool
+check_metrics_listen(const char *v, char *why, size_t whylen)
+{
+	struct mp_endpoint ep;
+
+	if (v[0] == '\0')
+		return true;
+	if (!mp_endpoint_parse_hostport(v, &ep, why, whylen))
+		return false;
+	if (ep.family != AF_INET && ep.family != AF_INET6)
+		return conf_whyf(why, whylen, "expected ADDRESS:PORT or [IPV6-ADDRESS]:PORT");
+	return true;
 }
 
 /* Braces would break the {org} hash tag that every key carries. */

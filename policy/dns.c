@@ -59,6 +59,7 @@
 #include "dns_int.h"
 #include "dnscache.h"
 #include "log.h"
+#include "metrics.h"
 
 struct dns_cb;
 struct dns_prefetch;
@@ -480,6 +481,7 @@ query_abandon(struct mp_dns *dns, struct dns_cb *cb, int id, bool broken, unsign
 		cb_free(cb);
 	if (broken)
 		return mp_dns_result_new(MP_DNS_ERROR, "resolver thread stopped");
+	mp_metrics_inc(MP_M_DNS_TIMEOUTS);
 	return mp_dns_result_new(MP_DNS_TIMEOUT, wait_ms < dns->timeout_ms ?
 	    "no answer before the deadline" : "no answer within the timeout");
 }
@@ -530,6 +532,7 @@ mp_dns_query(struct mp_dns *dns, const struct mp_deadline *deadline,
 	if (fake_fn != NULL)
 		return fake_fn(fake_arg, name, type);
 #endif
+	mp_metrics_inc(MP_M_DNS_QUERIES);
 	if ((r = mp_dnscache_get(dns->cache, name, type, mp_now_ms())) != NULL)
 		return r;
 	wait_ms = dns->timeout_ms;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dnscache.h"
+#include "metrics.h"
 #include "util.h"
 
 struct slot {
@@ -123,6 +124,7 @@ mp_dnscache_get(struct mp_dnscache *c, const char *name, enum mp_dns_type type,
 		c->hits++;
 	else
 		c->misses++;
+	mp_metrics_add(MP_M_DNS_CACHE_HITS, r != NULL);
 	pthread_mutex_unlock(&c->mu);
 	return r;
 }

@@ -40,6 +40,35 @@ record_dkim(struct mp_store_record *r, const struct mp_result *res)
 	}
 }
 
+/*
+ * What the aggregate report counts (store_report.h): a message that a
+ * DMARC record judged. The envelope_from is the domain SPF checked, the
+ * very string check_host() ran on (the HELO name for the null sender).
+ */
+static void
+record_report(struct mp_store_record *r, const struct mp_result *res)
+{
+	const struct mp_dmarc_outcome *dm = &res->dmarc;
+	struct mp_store_report *rep = &r->rep;
+
+	if (!dm->record_found ||
+	    (res->dmarc_result != MP_DMARC_PASS && res->dmarc_result != MP_DMARC_FAIL))
+		return;
+	mp_strlcpy(rep->policy_domain, dm->policy_domain, sizeof(rep->policy_domain));
+	mp_strlcpy(rep->envelope_from, res->spf.dmarc_domain, sizeof(rep->envelope_from));
+	mp_ascii_lower(rep->envelope_from);
+	mp_strlcpy(rep->spf_domain, res->spf.domain, sizeof(rep->spf_domain));
+	mp_ascii_lower(rep->spf_domain);
+	rep->p = dm->rec.p;
+	rep->sp = dm->rec.sp;
+	rep->np = dm->rec.np;
+	rep->adkim_strict = dm->rec.adkim_strict;
+	rep->aspf_strict = dm->rec.aspf_strict;
+	rep->testing = dm->rec.testing;
+	rep->fo_present = dm->rec.fo_present != 0;
+	mp_strlcpy(rep->rua, dm->rec.rua, sizeof(rep->rua));
+}
+
 void
 mp_record_build(struct mp_store_record *r, const struct mp_result *res,
     const struct mp_message *msg, enum mp_action applied, const char *host,
@@ -71,6 +100,7 @@ mp_record_build(struct mp_store_record *r, const struct mp_result *res,
 	 * move with what a walk found. */
 	mp_strlcpy(r->org_domain, res->group_domain, sizeof(r->org_domain));
 	record_dkim(r, res);
+	record_report(r, res);
 	/* An incomplete posture is a lower bound: it would rank a domain
 	 * among the worst for a DNS hiccup, so only complete ones count. */
 	if (res->has_posture && res->posture.complete) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "redis_cluster.h"
 #include "store_int.h"
 
 /* ---- records ----------------------------------------------------------- */
@@ -68,16 +69,25 @@ mp_store_new(const struct mp_store_options *o, char *err, size_t errlen)
 
 	if (errlen > 0)
 		err[0] = '\0';
-	if (o->address[0] == '\0')
+	if (!mp_store_options_enabled(o))
 		return NULL;
 	if (!mp_store_options_check(o, err, errlen))
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->o = *o;
+	s->ro = *o;
+	s->ro.timeout_ms = o->read_timeout_ms;
 	s->cap = o->queue_size;
 	s->ring = xcalloc(s->cap, sizeof(*s->ring));
+	s->wn = mp_redis_nodes_new(mp_store_dial, &s->o);
+	s->rn = mp_redis_nodes_new(mp_store_dial_reader, &s->ro);
+	/* Our own publications come back from the stream: this tells them
+	 * apart from another process's on the same host. */
+	snprintf(s->instance, sizeof(s->instance), "%ld.%llx", (long)getpid(),
+	    (unsigned long long)mp_now_ms() ^ (unsigned long long)(uintptr_t)s);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
+	pthread_mutex_init(&s->smu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	pthread_cond_init(&s->wake, NULL);
@@ -90,8 +100,8 @@ mp_store_new(const struct mp_store_options *o, char *err, size_t errlen)
 	return s;
 }
 
-static bool
-enqueue(struct mp_store *s, struct item *it)
+bool
+store_enqueue(struct mp_store *s, struct item *it)
 {
 	pthread_mutex_lock(&s->mu);
 	if (s->count == s->cap || s->stop) {
@@ -121,8 +131,9 @@ mp_store_submit(struct mp_store *s, const struct mp_store_record *r)
 	it = xmalloc(sizeof(*it));
 	it->kind = ITEM_MESSAGE;
 	it->noscript_retries = 0;
+	it->counted = false;
 	it->r = *r;
-	return enqueue(s, it);
+	return store_enqueue(s, it);
 }
 
 bool
@@ -133,16 +144,15 @@ mp_store_submit_posture(struct mp_store *s, const char *domain, const char *org,
 
 	if (s == NULL || domain == NULL || domain[0] == '\0' || score < 0 || score > 100)
 		return false;
-	it = xmalloc(sizeof(*it));
+	it = xcalloc(1, sizeof(*it));
 	it->kind = ITEM_POSTURE;
-	it->noscript_retries = 0;
 	mp_store_record_init(&it->r);
 	mp_strlcpy(it->r.from_domain, domain, sizeof(it->r.from_domain));
 	mp_strlcpy(it->r.org_domain, org ? org : "", sizeof(it->r.org_domain));
 	it->r.posture_score = score;
 	mp_strlcpy(it->r.posture_grade, grade ? grade : "", sizeof(it->r.posture_grade));
 	it->r.time = now;
-	return enqueue(s, it);
+	return store_enqueue(s, it);
 }
 
 bool
@@ -188,11 +198,12 @@ mp_store_free_timeout(struct mp_store **sp, unsigned timeout_ms)
 		s->drops_unlogged++;
 	}
 	store_drops_log_locked(s, true);
-	if (s->rc != NULL)
-		redisFree(s->rc);
+	mp_redis_nodes_free(&s->wn);
+	mp_redis_nodes_free(&s->rn);
 	free(s->ring);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->rmu);
+	pthread_mutex_destroy(&s->smu);
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->idle);
 	pthread_cond_destroy(&s->wake);

@@ -46,6 +46,7 @@
 #include "dmarc.h"
 #include "domain.h"
 #include "spf.h"
+#include "store_report.h"
 
 #define MP_STORE_BATCH 256          /* messages per pipelined round trip, at most */
 #define MP_STORE_RECENT 200         /* recent message keys kept per domain */
@@ -66,6 +67,14 @@ struct mp_store_options {
 	unsigned backoff_min_ms, backoff_max_ms;   /* reconnect backoff */
 	unsigned read_timeout_ms;   /* mp_store_get_posture: short, it runs on the SMTP path */
 	long halflife;              /* seconds; MP_STORE_HALFLIFE */
+	char sentinels[1024];       /* "" none; else "host:port ..." asked for master_name */
+	char master_name[128];
+	bool read_replica;          /* read_from = replica: mailposture-report reads a replica */
+	unsigned replica_wait_ms;   /* with sentinels: WAIT 1 this long after a batch; 0 none */
+	char cluster[1024];         /* "" none; else Cluster nodes "host:port ..." */
+	bool share_posture;         /* publish scores, and bring the other hosts' in */
+	long report_max_rows;       /* [report] max_rows; 0: MP_REPORT_MAX_ROWS */
+	char report_from[256];      /* [report] from: its own mail is not reported on */
 };
 
 /* Defaults (address "" = disabled, the other values as in the [redis] table). */
@@ -74,6 +83,8 @@ void mp_store_options_defaults(struct mp_store_options *o);
 void mp_store_options_from_conf(const struct mp_conf *c, struct mp_store_options *o);
 /* False + reason when an option is unusable (bad address, prefix, ranges). */
 bool mp_store_options_check(const struct mp_store_options *o, char *err, size_t errlen);
+/* True when o names a Redis: an address, sentinels or cluster nodes. */
+bool mp_store_options_enabled(const struct mp_store_options *o);
 
 /* One message verdict as it is stored. Strings are copied (and cut) into
  * the record, so it owns nothing and may be copied with '='. */
@@ -83,7 +94,8 @@ struct mp_store_record {
 	time_t time;                /* when the message was judged (UTC seconds) */
 	char ip[64];
 	/* Display only (shown by mailposture-report, cut to fit): no key
-	 * and no decision is ever made from them. */
+	 * and no decision is ever made from them, but for recognising the
+	 * report sender's own mail (store_report.c). */
 	char helo[256];
 	char mail_from[512];
 	char from_domain[MP_DOMAIN_MAX];   /* "" when the message had none */
@@ -104,6 +116,7 @@ struct mp_store_record {
 	} dkim[MP_DKIM_MAX];
 	int posture_score;          /* 0..100, or -1 when not known */
 	char posture_grade[3];      /* "" when not known */
+	struct mp_store_report rep; /* the aggregate report's part (store_report.h) */
 };
 
 /* Zeroes r and marks the posture unknown. */
@@ -152,6 +165,9 @@ struct mp_store_stats {
 	uint64_t retries;           /* messages resent after a connection error or NOSCRIPT */
 	uint64_t connects;          /* connections set up (AUTH, SELECT, SCRIPT LOAD done) */
 	uint64_t connect_failures;
+	uint64_t redirects;         /* Cluster MOVED and ASK replies followed */
+	uint64_t replayed;          /* resent after a failover: no replica had confirmed them */
+	uint64_t unconfirmed;       /* written, but no replica confirmed within replica_wait */
 	size_t queued;              /* waiting now */
 	bool connected;
 	char last_error[256];       /* printable, "" when none yet */
@@ -176,13 +192,51 @@ bool mp_store_get_posture(struct mp_store *s, const char *domain, const char *or
     long max_age, struct mp_store_posture *out);
 
 /*
+ * Posture sharing between MX hosts (README "Redis key schema", P
+ * postures). mp_store_share_posture() queues a score computed here for
+ * publication (host: ours, for the others' logs). Once a sink is set,
+ * the writer thread reads what the other processes published, at most
+ * once a second and never on a message's path, and calls sink(arg, p)
+ * on the writer thread for each score younger than max_age seconds.
+ * mp_store_share_sink(s, NULL, NULL, 0) stops it: the sink is not
+ * called once that has returned.
+ */
+struct mp_store_shared {
+	const char *domain;
+	int score;
+	const char *grade;
+	time_t computed_at;
+	const char *host;           /* who computed it */
+};
+typedef void (*mp_store_sink_fn)(void *arg, const struct mp_store_shared *p);
+void mp_store_share_sink(struct mp_store *s, mp_store_sink_fn sink, void *arg, long max_age);
+bool mp_store_share_posture(struct mp_store *s, const char *domain, int score, const char *grade,
+    const char *host, time_t now);
+
+/*
  * A connection set up like the writer's (AUTH, SELECT), for readers
- * such as mailposture-report. NULL + a one-line reason on failure.
- * Free it with redisFree().
+ * such as mailposture-report: to the address, or to the master Sentinel
+ * names (a Cluster has no single connection: see mp_store_locate). NULL
+ * + a one-line reason on failure. Free it with redisFree().
  */
 struct redisContext;
 struct redisContext *mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms,
     char *err, size_t errlen);
+
+/*
+ * The servers of o's deployment as redis_cluster nodes, for readers and
+ * writers that route by key: mp_store_locate points n at the address,
+ * at the master Sentinel names (with for_read and read_from = replica,
+ * a replica that is up, else the master), or at the Cluster's slot map.
+ * The dial functions (arg: the options, which must outlive n) set a
+ * connection up with o->timeout_ms; mp_store_dial insists on a master
+ * with Sentinel, mp_store_dial_reader takes a replica too.
+ */
+struct mp_redis_nodes;
+bool mp_store_locate(const struct mp_store_options *o, struct mp_redis_nodes *n, bool for_read,
+    char *err, size_t errlen);
+struct redisContext *mp_store_dial(void *o, const char *addr, char *err, size_t errlen);
+struct redisContext *mp_store_dial_reader(void *o, const char *addr, char *err, size_t errlen);
 
 /* The script (Lua source), for tests and tools (SCRIPT LOAD gives its SHA1). */
 const char *mp_store_script(void);
@@ -210,6 +264,24 @@ void mp_store_key_volume(const struct mp_store_options *o, char *buf, const char
 void mp_store_key_dmarc_fail(const struct mp_store_options *o, char *buf, const char *day);
 void mp_store_key_ip(const struct mp_store_options *o, char *buf, const char *ip,
     const char *day);
+/*
+ * On a Cluster no script may span slots, so each key of the whole
+ * installation (worst, day, vol, fail, ip) is split into one key per
+ * hash slot, tagged to live with the {org} keys it counts:
+ * "P KIND:{TAG}:REST", TAG the slot's tag (redis_slot.h); readers merge
+ * the groups. mp_store_groups() is how many groups o has: 1 (the plain
+ * names above) or 16384. mp_store_key_in_group() writes the name of
+ * group's share of key into out (MP_STORE_KEY_MAX); false when key is
+ * not one of those.
+ */
+unsigned mp_store_groups(const struct mp_store_options *o);
+bool mp_store_key_in_group(const struct mp_store_options *o, const char *key, unsigned group,
+    char *out);
+/* The aggregate report's rows and meta of a policy domain (store_report.h). */
+void mp_store_key_report_rows(const struct mp_store_options *o, char *buf, const char *org,
+    const char *policy_domain, const char *day);
+void mp_store_key_report_meta(const struct mp_store_options *o, char *buf, const char *org,
+    const char *policy_domain, const char *day);
 /*
  * Daily hashes (and the installation's daily hash) count one "outcome"
  * field per message: "spf/dmarc/SD/disposition", for example

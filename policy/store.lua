@@ -126,6 +126,37 @@ if fresh or not d[2] or n == 1 then
   redis.call('EXPIRE', KEYS[5], ttl_msg)
 end
 
+-- Aggregate reports (policy/store_report.h): when the last ARGV is
+-- "report MAX TTL", the message counts in its policy domain's rows of
+-- the day. The last two KEYS are the rows and meta hashes (they carry
+-- the {org} tag); ARGV ROW and "PID POLICY" come just before. A new row
+-- past MAX distinct rows is not kept: the message is counted in the
+-- meta's "overflow", and the report says how many it leaves out. A
+-- message of a known row costs one call; the keys' TTLs are set when
+-- they are created (each key is one day's).
+local rctl = ARGV[#ARGV]
+if string.sub(rctl, 1, 7) == 'report ' then
+  local rmax, rttl = string.match(rctl, '^report (%d+) (%d+)$')
+  local rows, meta, rpol = KEYS[#KEYS - 1], KEYS[#KEYS], ARGV[#ARGV - 1]
+  local pid = string.sub(rpol, 1, 8)
+  local field = pid .. ' ' .. ARGV[#ARGV - 2]
+  if redis.call('HINCRBY', rows, field, 1) == 1 then
+    local nrows = redis.call('HLEN', rows)
+    if nrows > tonumber(rmax) then
+      redis.call('HDEL', rows, field)
+      if redis.call('HINCRBY', meta, 'overflow', 1) == 1 then
+        redis.log(redis.LOG_WARNING, 'mailposture: ' .. rows .. ' has ' .. rmax ..
+          ' rows (max_rows): messages of new rows are counted as overflow')
+      end
+    elseif nrows == 1 then
+      redis.call('EXPIRE', rows, rttl)
+    end
+    if redis.call('HSETNX', meta, 'policy:' .. pid, string.sub(rpol, 10)) == 1 then
+      redis.call('EXPIRE', meta, rttl)
+    end
+  end
+end
+
 -- The keys of the whole installation (no hash tag).
 redis.call('HINCRBY', KEYS[7], outcome, 1)
 if redis.call('ZINCRBY', KEYS[8], 1, domain) == '1' then

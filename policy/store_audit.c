@@ -1,7 +1,9 @@
 /*
  * store_audit: the audit history. mailposture-audit stores one audit
  * synchronously (a one-shot command: no queue, no thread) in one
- * pipelined MULTI/EXEC; mailposture-report reads it.
+ * pipelined MULTI/EXEC; mailposture-report reads it. On a Cluster the
+ * target's list and the index of targets sit in two slots: the list's
+ * transaction goes first, so that a target in the index has its list.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "redis_slot.h"
 #include "store_int.h"
 
 /* A printable copy of s as a JSON string (never NULL, unlike json_string
@@ -63,28 +66,27 @@ audit_entry(const char *target, const char *domain, int score, const char *grade
 
 /* The text of an error reply for err, printable. */
 static void
-audit_reply_error(const struct mp_store_options *o, const redisReply *r, char *err,
-    size_t errlen)
+audit_reply_error(const char *addr, const redisReply *r, char *err, size_t errlen)
 {
 	char txt[STORE_REPLY_TEXT];
 
 	store_reply_text(r, txt, sizeof(txt));
-	snprintf(err, errlen, "redis at %s: %s", o->address, txt);
+	snprintf(err, errlen, "redis at %s: %s", addr, txt);
 }
 
 /* EXEC's reply to the nqueued commands of the transaction: true when each ran. */
 static bool
-audit_exec_reply(const struct mp_store_options *o, const redisReply *r, size_t nqueued,
-    char *err, size_t errlen)
+audit_exec_reply(const char *addr, const redisReply *r, size_t nqueued, char *err,
+    size_t errlen)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != nqueued) {
 		if (err[0] == '\0')
-			snprintf(err, errlen, "redis at %s: the transaction was not run", o->address);
+			snprintf(err, errlen, "redis at %s: the transaction was not run", addr);
 		return false;
 	}
 	for (size_t k = 0; k < r->elements; k++) {
 		if (r->element[k]->type == REDIS_REPLY_ERROR) {
-			audit_reply_error(o, r->element[k], err, errlen);
+			audit_reply_error(addr, r->element[k], err, errlen);
 			return false;
 		}
 	}
@@ -92,14 +94,15 @@ audit_exec_reply(const struct mp_store_options *o, const redisReply *r, size_t n
 }
 
 /*
- * Runs MULTI, the commands, EXEC (cmd[0] and cmd[n - 1]) in one round
- * trip: everything is written, then the replies read. err must be "".
+ * Runs transactions (MULTI, the commands, EXEC) in one round trip:
+ * everything is written, then the replies read. True when every EXEC
+ * ran every command. err must be "".
  */
 static bool
-audit_transaction(redisContext *c, const struct mp_store_options *o, const char *cmd[][5],
-    int n, char *err, size_t errlen)
+audit_transaction(redisContext *c, const char *addr, const char *const cmd[][5], int n,
+    char *err, size_t errlen)
 {
-	bool ok = false;
+	int multi = 0, execs = 0, good = 0;
 
 	for (int i = 0; i < n; i++) {
 		size_t len[5];
@@ -107,8 +110,8 @@ audit_transaction(redisContext *c, const struct mp_store_options *o, const char 
 
 		for (; argc < 5 && cmd[i][argc] != NULL; argc++)
 			len[argc] = strlen(cmd[i][argc]);
-		if (redisAppendCommandArgv(c, argc, cmd[i], len) != REDIS_OK) {
-			snprintf(err, errlen, "redis at %s: %s", o->address, c->errstr);
+		if (redisAppendCommandArgv(c, argc, (const char **)cmd[i], len) != REDIS_OK) {
+			snprintf(err, errlen, "redis at %s: %s", addr, c->errstr);
 			return false;
 		}
 	}
@@ -116,21 +119,38 @@ audit_transaction(redisContext *c, const struct mp_store_options *o, const char 
 		redisReply *r = NULL;
 
 		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
-			snprintf(err, errlen, "redis at %s: %s", o->address,
+			snprintf(err, errlen, "redis at %s: %s", addr,
 			    c->errstr[0] ? c->errstr : "connection lost");
 			return false;
 		}
+		if (strcmp(cmd[i][0], "MULTI") == 0)
+			multi = i;
+		execs += strcmp(cmd[i][0], "EXEC") == 0;
 		if (r->type == REDIS_REPLY_ERROR) {
 			/* A command refused while queueing: EXEC then says
 			 * EXECABORT; the first error is the one that explains. */
 			if (err[0] == '\0')
-				audit_reply_error(o, r, err, errlen);
-		} else if (i == n - 1) {
-			ok = audit_exec_reply(o, r, (size_t)(n - 2), err, errlen);
+				audit_reply_error(addr, r, err, errlen);
+		} else if (strcmp(cmd[i][0], "EXEC") == 0) {
+			good += audit_exec_reply(addr, r, (size_t)(i - multi - 1), err, errlen);
 		}
 		freeReplyObject(r);
 	}
-	return ok;
+	return execs > 0 && good == execs;
+}
+
+/* Runs the transactions of cmd[0..n) on the server of key. */
+static bool
+audit_run(struct mp_redis_nodes *nodes, const char *key, const char *const cmd[][5], int n,
+    char *err, size_t errlen)
+{
+	size_t node = mp_redis_nodes_of_key(nodes, key, strlen(key));
+	redisContext *c = mp_redis_nodes_conn(nodes, node, NULL, err, errlen);
+
+	if (c == NULL)
+		return false;
+	err[0] = '\0';
+	return audit_transaction(c, mp_redis_nodes_addr(nodes, node), cmd, n, err, errlen);
 }
 
 bool
@@ -139,9 +159,10 @@ mp_store_put_audit(const struct mp_store_options *o, const char *target, const c
 {
 	char key[MP_STORE_KEY_MAX], zkey[MP_STORE_KEY_MAX], ttl[24], when_s[24], cut[32];
 	char keep[16];
+	struct mp_store_options oc = *o;
 	struct mp_buf member = MP_BUF_INIT;
+	struct mp_redis_nodes *nodes;
 	char *doc;
-	redisContext *c;
 	bool ok;
 
 	if (target == NULL || target[0] == '\0' || json == NULL) {
@@ -150,11 +171,11 @@ mp_store_put_audit(const struct mp_store_options *o, const char *target, const c
 	}
 	if ((doc = audit_entry(target, domain, score, grade, json, when, err, errlen)) == NULL)
 		return false;
-	if ((c = mp_store_connect(o, 0, err, errlen)) == NULL) {
+	if (!mp_store_options_enabled(o)) {
+		snprintf(err, errlen, "no Redis address configured");
 		free(doc);
 		return false;
 	}
-	err[0] = '\0';
 	/* The member is the printable target, the same text as in the entry:
 	 * the report builds the list key from it. */
 	mp_printable(&member, target, strlen(target), MP_SHOW_TEXT);
@@ -166,20 +187,32 @@ mp_store_put_audit(const struct mp_store_options *o, const char *target, const c
 	snprintf(cut, sizeof(cut), "(%lld", (long long)when - (long long)o->ttl_domain);
 	snprintf(keep, sizeof(keep), "%d", MP_STORE_AUDITS - 1);
 
-	const char *cmd[][5] = {
+	const char *const cmd[][5] = {
 		{ "MULTI" },
 		{ "LPUSH", key, doc },
 		{ "LTRIM", key, "0", keep },
 		{ "EXPIRE", key, ttl },
+		{ "EXEC" },
+		{ "MULTI" },
 		{ "ZADD", zkey, when_s, mp_buf_str(&member) },
 		{ "ZREMRANGEBYSCORE", zkey, "-inf", cut },
 		{ "EXPIRE", zkey, ttl },
 		{ "EXEC" },
 	};
 
-	if ((ok = audit_transaction(c, o, cmd, (int)MP_ARRAY_SIZE(cmd), err, errlen)))
+	nodes = mp_redis_nodes_new(mp_store_dial, &oc);
+	if ((ok = mp_store_locate(&oc, nodes, false, err, errlen))) {
+		/* One round trip, unless a Cluster puts the keys in two slots. */
+		if (mp_redis_nodes_is_cluster(nodes) &&
+		    mp_redis_key_slot(key, strlen(key)) != mp_redis_key_slot(zkey, strlen(zkey)))
+			ok = audit_run(nodes, key, cmd, 5, err, errlen) &&
+			    audit_run(nodes, zkey, cmd + 5, 5, err, errlen);
+		else
+			ok = audit_run(nodes, key, cmd, 10, err, errlen);
+	}
+	if (ok)
 		err[0] = '\0';
-	redisFree(c);
+	mp_redis_nodes_free(&nodes);
 	mp_buf_free(&member);
 	free(doc);
 	return ok;

@@ -1,8 +1,11 @@
 /*
- * store_conn: the [redis] options and one connection set up from them
- * (address, AUTH with a password read on every connect, SELECT). The
- * writer, the posture reader, the audit history and mailposture-report
- * all connect through mp_store_connect().
+ * store_conn: the [redis] options, and connections set up from them
+ * (AUTH with a password read on every connect, SELECT). Where they go
+ * depends on the deployment: the address, the master (or a replica)
+ * that Sentinel names, or the node of a Cluster that serves the key
+ * (redis_cluster routes; mp_store_locate points it at the deployment).
+ * The writer, the posture reader, the audit history and
+ * mailposture-report all connect through here.
  */
 #include "config.h"
 
@@ -17,7 +20,10 @@
 #include <unistd.h>
 
 #include "netaddr.h"
+#include "redis_cluster.h"
+#include "redis_sentinel.h"
 #include "store_int.h"
+#include "store_report.h"
 
 /*
  * What is not a configuration option: how often a drop or an error is
@@ -58,6 +64,13 @@ mp_store_options_from_conf(const struct mp_conf *c, struct mp_store_options *o)
 	o->ttl_domain = mp_conf_int(c, "redis", "ttl_domain");
 	o->ttl_day = mp_conf_int(c, "redis", "ttl_day");
 	o->queue_size = (size_t)mp_conf_int(c, "redis", "queue_size");
+	mp_strlcpy(o->sentinels, mp_conf_str(c, "redis", "sentinels"), sizeof(o->sentinels));
+	mp_strlcpy(o->master_name, mp_conf_str(c, "redis", "master_name"),
+	    sizeof(o->master_name));
+	o->read_replica = strcmp(mp_conf_str(c, "redis", "read_from"), "replica") == 0;
+	o->replica_wait_ms = (unsigned)mp_conf_int(c, "redis", "replica_wait");
+	mp_strlcpy(o->cluster, mp_conf_str(c, "redis", "cluster"), sizeof(o->cluster));
+	o->share_posture = mp_conf_bool(c, "redis", "share_posture");
 	/* The posture read runs on the SMTP path: a fifth of the command
 	 * timeout, and never more than 200 ms. */
 	o->read_timeout_ms = o->timeout_ms / 5;
@@ -65,6 +78,8 @@ mp_store_options_from_conf(const struct mp_conf *c, struct mp_store_options *o)
 		o->read_timeout_ms = 10;
 	if (o->read_timeout_ms > 200)
 		o->read_timeout_ms = 200;
+	/* [report] max_rows and from, which the capture applies. */
+	mp_store_report_options_from_conf(c, o);
 }
 
 /* [redis] address, parsed by the one parser of addresses (netaddr). */
@@ -79,19 +94,70 @@ parse_address(const char *addr, struct mp_endpoint *ep, char *err, size_t errlen
 	return false;
 }
 
+/* A list of sentinels or cluster nodes: each a host and a port. */
+static bool
+check_list(const char *what, const char *list, char *err, size_t errlen)
+{
+	char item[MP_REDIS_ADDR_MAX], why[200];
+	struct mp_endpoint ep;
+	const char *p = list;
+	size_t n = 0;
+
+	/* An item too long for item[] comes back "": an error too. */
+	while (*(p += strspn(p, " \t,")) != '\0') {
+		n++;
+		p = mp_redis_list_next(p, item, sizeof(item));
+		if (item[0] == '\0' || !mp_endpoint_parse_hostport(item, &ep, why, sizeof(why)) ||
+		    ep.is_unix) {
+			snprintf(err, errlen, "redis %s: item %zu is not HOST:PORT", what, n);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One deployment: an address, sentinels and a master name, or a cluster. */
+static bool
+check_deployment(const struct mp_store_options *o, char *err, size_t errlen)
+{
+	struct mp_endpoint ep;
+
+	if ((o->address[0] != '\0') + (o->sentinels[0] != '\0') + (o->cluster[0] != '\0') > 1) {
+		snprintf(err, errlen, "redis: set one of address, sentinels and cluster");
+		return false;
+	}
+	if (o->address[0] != '\0' && !parse_address(o->address, &ep, err, errlen))
+		return false;
+	if (o->sentinels[0] != '\0' && o->master_name[0] == '\0') {
+		snprintf(err, errlen, "redis sentinels: master_name is needed too");
+		return false;
+	}
+	/* A Cluster has database 0 only. */
+	if (o->cluster[0] != '\0' && o->db != 0) {
+		snprintf(err, errlen, "redis cluster: db must be 0");
+		return false;
+	}
+	return check_list("sentinels", o->sentinels, err, errlen) &&
+	    check_list("cluster", o->cluster, err, errlen);
+}
+
+bool
+mp_store_options_enabled(const struct mp_store_options *o)
+{
+	return o->address[0] != '\0' || o->sentinels[0] != '\0' || o->cluster[0] != '\0';
+}
+
 /*
  * The option table of conf.c bounds what is configured. This checks only
  * what the store itself relies on, also for options filled in by hand
- * (tests, tools): an address it can parse, a prefix that keeps key names
+ * (tests, tools): one deployment it can reach, a prefix that keeps key names
  * whole, a database Redis has, a queue of at least one slot, positive
  * timeouts and TTLs.
  */
 bool
 mp_store_options_check(const struct mp_store_options *o, char *err, size_t errlen)
 {
-	struct mp_endpoint ep;
-
-	if (o->address[0] != '\0' && !parse_address(o->address, &ep, err, errlen))
+	if (!check_deployment(o, err, errlen))
 		return false;
 	/* Braces would forge the {org} hash tag; spaces and control
 	 * characters would make key names that tools cannot type. */
@@ -118,6 +184,16 @@ mp_store_options_check(const struct mp_store_options *o, char *err, size_t errle
 		return false;
 	}
 	return true;
+}
+
+const char *
+store_where(const struct mp_store_options *o)
+{
+	if (o->cluster[0] != '\0')
+		return "the cluster";
+	if (o->sentinels[0] != '\0')
+		return o->master_name;
+	return o->address;
 }
 
 unsigned
@@ -227,7 +303,8 @@ store_setup_cmd(redisContext *c, const char *addr, const char *what, int argc, c
 
 /* AUTH with the password of o->password_file; false + err on failure. */
 static bool
-conn_auth(redisContext *c, const struct mp_store_options *o, char *err, size_t errlen)
+conn_auth(redisContext *c, const struct mp_store_options *o, const char *addr, char *err,
+    size_t errlen)
 {
 	char pw[513];
 	const char *argv[2] = { "AUTH", pw };
@@ -236,14 +313,15 @@ conn_auth(redisContext *c, const struct mp_store_options *o, char *err, size_t e
 
 	if (!read_password(o->password_file, pw, sizeof(pw), &argvlen[1], err, errlen))
 		return false;
-	ok = store_setup_cmd(c, o->address, "AUTH", 2, argv, argvlen, NULL, err, errlen);
+	ok = store_setup_cmd(c, addr, "AUTH", 2, argv, argvlen, NULL, err, errlen);
 	explicit_bzero(pw, sizeof(pw));
 	return ok;
 }
 
 /* SELECT o->db; false + err on failure. */
 static bool
-conn_select(redisContext *c, const struct mp_store_options *o, char *err, size_t errlen)
+conn_select(redisContext *c, const struct mp_store_options *o, const char *addr, char *err,
+    size_t errlen)
 {
 	char dbs[16];
 	const char *argv[2] = { "SELECT", dbs };
@@ -251,20 +329,18 @@ conn_select(redisContext *c, const struct mp_store_options *o, char *err, size_t
 
 	snprintf(dbs, sizeof(dbs), "%d", o->db);
 	argvlen[1] = strlen(dbs);
-	return store_setup_cmd(c, o->address, "SELECT", 2, argv, argvlen, NULL, err, errlen);
+	return store_setup_cmd(c, addr, "SELECT", 2, argv, argvlen, NULL, err, errlen);
 }
 
-struct redisContext *
-mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms, char *err, size_t errlen)
+/* One connection to addr, set up: AUTH, and SELECT but on a Cluster. */
+static redisContext *
+connect_addr(const struct mp_store_options *o, const char *addr, unsigned timeout_ms, char *err,
+    size_t errlen)
 {
 	struct mp_endpoint ep;
 	redisContext *c;
 
-	if (o->address[0] == '\0') {
-		snprintf(err, errlen, "no Redis address configured");
-		return NULL;
-	}
-	if (!parse_address(o->address, &ep, err, errlen))
+	if (!parse_address(addr, &ep, err, errlen))
 		return NULL;
 	if (timeout_ms == 0)
 		timeout_ms = o->timeout_ms;
@@ -273,7 +349,7 @@ mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms, char *er
 	else
 		c = redisConnectWithTimeout(ep.host, (int)ep.port, ms_tv(timeout_ms));
 	if (c == NULL || c->err) {
-		snprintf(err, errlen, "cannot connect to redis at %s: %s", o->address,
+		snprintf(err, errlen, "cannot connect to redis at %s: %s", addr,
 		    c ? c->errstr : "out of memory");
 		if (c)
 			redisFree(c);
@@ -282,10 +358,103 @@ mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms, char *er
 	/* The connect timeout does not cover commands; a reconnect would
 	 * lose it too, which is why we never use redisReconnect. */
 	redisSetTimeout(c, ms_tv(timeout_ms));
-	if ((o->password_file[0] != '\0' && !conn_auth(c, o, err, errlen)) ||
-	    !conn_select(c, o, err, errlen)) {
+	if ((o->password_file[0] != '\0' && !conn_auth(c, o, addr, err, errlen)) ||
+	    (o->cluster[0] == '\0' && !conn_select(c, o, addr, err, errlen))) {
 		redisFree(c);
 		return NULL;
+	}
+	return c;
+}
+
+/*
+ * With Sentinel, a server that was the master when Sentinel was asked
+ * may have been demoted since: a writer insists on ROLE master.
+ */
+static bool
+conn_is_master(redisContext *c, const char *addr, char *err, size_t errlen)
+{
+	redisReply *r;
+	bool master;
+
+	if (!store_setup_cmd(c, addr, "ROLE", 1, (const char *[]){ "ROLE" }, (size_t[]){ 4 }, &r,
+	    err, errlen))
+		return false;
+	master = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+	freeReplyObject(r);
+	if (!master)
+		snprintf(err, errlen, "redis at %s is not the master (yet): asking the sentinels "
+		    "again", addr);
+	return master;
+}
+
+redisContext *
+mp_store_dial(void *arg, const char *addr, char *err, size_t errlen)
+{
+	const struct mp_store_options *o = arg;
+	redisContext *c = connect_addr(o, addr, o->timeout_ms, err, errlen);
+
+	if (c != NULL && o->sentinels[0] != '\0' && !conn_is_master(c, addr, err, errlen)) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+redisContext *
+mp_store_dial_reader(void *arg, const char *addr, char *err, size_t errlen)
+{
+	const struct mp_store_options *o = arg;
+
+	return connect_addr(o, addr, o->timeout_ms, err, errlen);
+}
+
+bool
+mp_store_locate(const struct mp_store_options *o, struct mp_redis_nodes *n, bool for_read,
+    char *err, size_t errlen)
+{
+	char addr[MP_REDIS_ADDR_MAX];
+
+	if (o->cluster[0] != '\0')
+		return mp_redis_nodes_discover(n, o->cluster, err, errlen);
+	if (o->sentinels[0] == '\0') {
+		mp_redis_nodes_single(n, o->address);
+		return true;
+	}
+	/* A reader settles for the master when no replica is up. */
+	if (!(for_read && o->read_replica &&
+	    mp_redis_sentinel_replica(o->sentinels, o->master_name, o->timeout_ms, addr,
+	    sizeof(addr), err, errlen)) &&
+	    !mp_redis_sentinel_master(o->sentinels, o->master_name, o->timeout_ms, addr,
+	    sizeof(addr), err, errlen))
+		return false;
+	mp_redis_nodes_single(n, addr);
+	return true;
+}
+
+struct redisContext *
+mp_store_connect(const struct mp_store_options *o, unsigned timeout_ms, char *err, size_t errlen)
+{
+	char addr[MP_REDIS_ADDR_MAX];
+	redisContext *c;
+
+	if (!mp_store_options_enabled(o)) {
+		snprintf(err, errlen, "no Redis address configured");
+		return NULL;
+	}
+	if (o->cluster[0] != '\0') {
+		snprintf(err, errlen, "redis cluster: no single connection serves every key");
+		return NULL;
+	}
+	if (o->sentinels[0] == '\0')
+		return connect_addr(o, o->address, timeout_ms, err, errlen);
+	if (!mp_redis_sentinel_master(o->sentinels, o->master_name, o->timeout_ms, addr,
+	    sizeof(addr), err, errlen))
+		return NULL;
+	if ((c = connect_addr(o, addr, timeout_ms, err, errlen)) != NULL &&
+	    !conn_is_master(c, addr, err, errlen)) {
+		redisFree(c);
+		c = NULL;
 	}
 	return c;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_slot.h"
 #include "store_int.h"
 
 const char *
@@ -127,6 +128,20 @@ mp_store_key_domain_ips(const struct mp_store_options *o, char *buf, const char 
 }
 
 void
+mp_store_key_report_rows(const struct mp_store_options *o, char *buf, const char *org,
+    const char *policy_domain, const char *day)
+{
+	key_domain_day(o, buf, "ar", org, policy_domain, day);
+}
+
+void
+mp_store_key_report_meta(const struct mp_store_options *o, char *buf, const char *org,
+    const char *policy_domain, const char *day)
+{
+	key_domain_day(o, buf, "am", org, policy_domain, day);
+}
+
+void
 mp_store_key_recent(const struct mp_store_options *o, char *buf, const char *org,
     const char *domain)
 {
@@ -191,6 +206,63 @@ void
 mp_store_key_audits(const struct mp_store_options *o, char *buf)
 {
 	key_start(o, buf, "audits", NULL, NULL);
+}
+
+void
+store_key_postures(const struct mp_store_options *o, char *buf)
+{
+	key_start(o, buf, "postures", NULL, NULL);
+}
+
+/* ---- slot groups ------------------------------------------------------- */
+
+/* The kinds of key that count the whole installation. */
+static const char *const grouped_kinds[] = { "worst", "day", "vol", "fail", "ip" };
+
+unsigned
+mp_store_groups(const struct mp_store_options *o)
+{
+	return o->cluster[0] != '\0' ? MP_REDIS_SLOTS : 1;
+}
+
+bool
+mp_store_key_in_group(const struct mp_store_options *o, const char *key, unsigned group,
+    char *out)
+{
+	size_t plen = strlen(o->key_prefix), klen = 0;
+	char tag[MP_REDIS_TAG_MAX];
+	const char *kind = key + plen;
+
+	if (strncmp(key, o->key_prefix, plen) != 0)
+		return false;
+	for (size_t i = 0; i < MP_ARRAY_SIZE(grouped_kinds) && klen == 0; i++) {
+		size_t n = strlen(grouped_kinds[i]);
+
+		if (strncmp(kind, grouped_kinds[i], n) == 0 && (kind[n] == ':' || kind[n] == '\0'))
+			klen = n;
+	}
+	if (klen == 0)
+		return false;
+	mp_redis_slot_tag(group, tag);
+	snprintf(out, MP_STORE_KEY_MAX, "%.*s:{%s}%s", (int)(plen + klen), key, tag,
+	    kind + klen);
+	return true;
+}
+
+/* On a Cluster: keys[from..to) become the share of the slot of keys[0]. */
+static void
+group_keys(const struct mp_store_options *o, struct store_evalargs *a, int from, int to)
+{
+	char in[MP_STORE_KEY_MAX];
+	unsigned slot;
+
+	if (mp_store_groups(o) == 1)
+		return;
+	slot = mp_redis_key_slot(a->keys[0], strlen(a->keys[0]));
+	for (int i = from; i < to; i++) {
+		mp_strlcpy(in, a->keys[i], sizeof(in));
+		mp_store_key_in_group(o, in, slot, a->keys[i]);
+	}
 }
 
 void
@@ -311,6 +383,7 @@ eval_posture(const struct mp_store_options *o, const struct mp_store_record *r,
 {
 	mp_store_key_domain(o, a->keys[0], org, domain);
 	mp_store_key_worst(o, a->keys[1]);
+	group_keys(o, a, 1, 2);
 	arg(a, "2");
 	arg(a, a->keys[0]);
 	arg(a, a->keys[1]);
@@ -323,10 +396,11 @@ eval_posture(const struct mp_store_options *o, const struct mp_store_record *r,
 	arg(a, a->ttl_dom);
 }
 
-/* The KEYS of mode "m", in the script's order. */
+/* The KEYS of mode "m", in the script's order; the report's come last. */
 static void
 eval_message_keys(const struct mp_store_options *o, const struct mp_store_record *r,
-    const char *domain, const char *org, const char *ip, struct store_evalargs *a)
+    const char *domain, const char *org, const char *ip,
+    const struct mp_store_report_args *ra, struct store_evalargs *a)
 {
 	char day[9];
 
@@ -341,9 +415,14 @@ eval_message_keys(const struct mp_store_options *o, const struct mp_store_record
 	mp_store_key_volume(o, a->keys[7], day);
 	mp_store_key_dmarc_fail(o, a->keys[8], day);
 	mp_store_key_ip(o, a->keys[9], ip, day);
-	arg(a, "10");
+	group_keys(o, a, 5, 10);
+	arg(a, ra != NULL ? "12" : "10");
 	for (int i = 0; i < 10; i++)
 		arg(a, a->keys[i]);
+	if (ra != NULL) {
+		arg(a, ra->keys[0]);
+		arg(a, ra->keys[1]);
+	}
 }
 
 /* Mode "m" of store.lua: one message. */
@@ -352,6 +431,8 @@ eval_message(const struct mp_store_options *o, const struct mp_store_record *r,
     const char *domain, const char *org, struct store_evalargs *a)
 {
 	const char *ip = r->ip[0] ? r->ip : "unknown";
+	struct mp_store_report_args ra;
+	bool report = mp_store_report_args(o, r, org, &ra);
 
 	snprintf(a->ttl_msg, sizeof(a->ttl_msg), "%ld", o->ttl_message);
 	snprintf(a->ttl_day, sizeof(a->ttl_day), "%ld", o->ttl_day);
@@ -359,7 +440,7 @@ eval_message(const struct mp_store_options *o, const struct mp_store_record *r,
 	snprintf(a->cap, sizeof(a->cap), "%d", MP_STORE_RECENT);
 	mp_store_outcome(r, a->outcome, sizeof(a->outcome));
 	message_json(r, domain, org, &a->json);
-	eval_message_keys(o, r, domain, org, ip, a);
+	eval_message_keys(o, r, domain, org, ip, report ? &ra : NULL, a);
 	arg(a, "m");
 	arg(a, a->now);
 	arg(a, domain);
@@ -387,6 +468,11 @@ eval_message(const struct mp_store_options *o, const struct mp_store_record *r,
 	arg(a, a->hl);
 	arg(a, a->cap);
 	arg(a, a->outcome);
+	for (int i = 0; report && i < 3; i++) {
+		a->argv[a->argc] = ra.argv[i];
+		a->argvlen[a->argc] = ra.argvlen[i];
+		a->argc++;
+	}
 }
 
 void
@@ -406,6 +492,8 @@ store_eval_args(const struct mp_store_options *o, const char *sha, const struct 
 	snprintf(a->ttl_dom, sizeof(a->ttl_dom), "%ld", o->ttl_domain);
 	arg(a, "EVALSHA");
 	arg(a, sha);
+	/* Every key sits in the slot of the first: {org}. */
+	a->route = a->keys[0];
 	if (it->kind == ITEM_POSTURE)
 		eval_posture(o, r, domain, org, a);
 	else

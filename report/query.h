@@ -4,7 +4,11 @@
  * it, the text renderer lays it out, so both always say the same.
  * The questions about messages are in query.c, those about audits in
  * query_audit.c; the Redis pipelining and reply reading they share is
- * query_read.c (query_int.h).
+ * query_read.c (query_int.h), which routes each command to the server
+ * of its key: on a Cluster the keys of the whole installation are one
+ * per slot group, read on every master and merged (query_merge.c), so
+ * every question gives the same answer on one server, behind Sentinel
+ * or on a Cluster.
  */
 #ifndef MP_REPORT_QUERY_H
 #define MP_REPORT_QUERY_H
@@ -18,15 +22,27 @@
 #include "store.h"
 
 struct redisContext;
+struct mp_redis_nodes;
+struct rq_pending;
 
 struct rq {
-	struct redisContext *c;
+	struct redisContext *c;         /* one connection, when nodes is NULL */
+	struct mp_redis_nodes *nodes;   /* the deployment's servers (rq_open) */
+	struct rq_pending *pend;        /* sent, not read yet (query_read.c) */
 	struct mp_store_options o;
 	struct mp_psl *psl;         /* may be NULL: then org = the domain itself */
 	time_t now;
 	bool failed;                /* Redis failed mid-query: error holds why */
 	char error[512];
 };
+
+/*
+ * Connects to the deployment of q->o (an address, Sentinel's master or
+ * with read_from = replica a replica, a Cluster's masters); false +
+ * q->error. rq_close frees what rq_open and the queries hold.
+ */
+bool rq_open(struct rq *q);
+void rq_close(struct rq *q);
 
 /* Each returns NULL when Redis failed (q->failed); an object whose
  * "found" is false when there was nothing to show. */

@@ -1,6 +1,6 @@
 /*
  * query_int: the Redis reads and JSON values that the questions of
- * query.c and query_audit.c share (query_read.c).
+ * query.c and query_audit.c share (query_read.c, query_merge.c).
  */
 #ifndef MP_REPORT_QUERY_INT_H
 #define MP_REPORT_QUERY_INT_H
@@ -18,6 +18,22 @@
  */
 bool rq_app(struct rq *q, int argc, const char **argv);
 redisReply *rq_get(struct rq *q);
+
+/*
+ * query_merge.c: the replies of one command sent to every slot group of
+ * a Cluster (query_read.c), merged into the reply one server would give.
+ * rq_merge_supported: whether argv is a command it merges.
+ * rq_merge_group_argv: the command a group is asked, on its key, into
+ * out (room for argc + 1); returns its argc.
+ * rq_merge_add: false when r is not of the command's type.
+ * rq_merge_end frees m and returns the merged reply, or NULL when failed.
+ */
+struct rq_merge;
+bool rq_merge_supported(int argc, const char **argv);
+int rq_merge_group_argv(int argc, const char **argv, const char *key, const char **out);
+struct rq_merge *rq_merge_new(int argc, const char **argv);
+bool rq_merge_add(struct rq_merge *m, const redisReply *r);
+redisReply *rq_merge_end(struct rq_merge *m, bool failed);
 
 /* The organizational domain whose keys hold domain's data. */
 void rq_org_of(struct rq *q, const char *domain, char org[MP_DOMAIN_MAX]);

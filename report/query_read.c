@@ -3,65 +3,324 @@
  * pipelined (rq_app) and their replies are read back in order (rq_get),
  * so a report over N days costs a few round trips, not one per key; the
  * replies then become counters, maps and JSON values here.
+ *
+ * Each command goes to the server of its key (redis_cluster). On a
+ * Cluster, a key of the whole installation (store.h: worst, day, vol,
+ * fail, ip) is one key per slot group: the command goes to every group
+ * on the master that serves it, and rq_get() hands back one reply
+ * merged from all of them (query_merge.c). A redirection (a slot
+ * migrating while we read) is followed on a connection of its own.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "query_int.h"
+#include "redis_cluster.h"
 
 #define MAX_DAYS 400
+#define PEND_ARGS 16                /* arguments of a command, at most */
+#define TRYAGAIN_TRIES 50           /* a slot migrating: 50 times 20 ms */
+
+/* One command sent, its replies not read yet. */
+struct pend {
+	int argc;
+	char *argv[PEND_ARGS];      /* copies: a redirected command is sent again */
+	size_t node;                /* where it went (MP_REDIS_NO_NODE: q->c) */
+	uint16_t *group_node;       /* a Cluster's installation key: the node of each group */
+};
+
+struct rq_pending {
+	struct pend *e;
+	size_t head, n, cap;
+};
 
 static void
-fail(struct rq *q, const char *what)
+fail(struct rq *q, const char *addr, const char *what)
 {
 	if (!q->failed) {
 		q->failed = true;
-		snprintf(q->error, sizeof(q->error), "redis at %.200s: %.280s", q->o.address, what);
+		snprintf(q->error, sizeof(q->error), "redis at %.200s: %.280s", addr, what);
 	}
 }
 
 bool
-rq_app(struct rq *q, int argc, const char **argv)
+rq_open(struct rq *q)
 {
-	size_t len[16];
+	char err[512];
 
-	if (q->failed)
+	q->pend = xcalloc(1, sizeof(*q->pend));
+	q->nodes = mp_redis_nodes_new(mp_store_dial_reader, &q->o);
+	if (!mp_store_locate(&q->o, q->nodes, true, err, sizeof(err))) {
+		snprintf(q->error, sizeof(q->error), "%s", err);
 		return false;
+	}
+	/* Every server now: one that is down is said before any question. */
+	for (size_t i = 0; i < mp_redis_nodes_count(q->nodes); i++) {
+		if (mp_redis_nodes_conn(q->nodes, i, NULL, err, sizeof(err)) == NULL) {
+			snprintf(q->error, sizeof(q->error), "%s", err);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+pend_free(struct pend *e)
+{
+	for (int i = 0; i < e->argc; i++)
+		free(e->argv[i]);
+	free(e->group_node);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+rq_close(struct rq *q)
+{
+	if (q->pend != NULL) {
+		for (size_t i = 0; i < q->pend->n; i++)
+			pend_free(&q->pend->e[(q->pend->head + i) % q->pend->cap]);
+		free(q->pend->e);
+		free(q->pend);
+		q->pend = NULL;
+	}
+	mp_redis_nodes_free(&q->nodes);
+}
+
+/* A new entry at the end of the queue of commands sent. */
+static struct pend *
+pend_push(struct rq *q, int argc, const char **argv)
+{
+	struct rq_pending *p = q->pend;
+	struct pend *e;
+
+	if (p->n == p->cap) {
+		struct pend *ne = xcalloc(p->cap ? 2 * p->cap : 64, sizeof(*ne));
+
+		for (size_t i = 0; i < p->n; i++)
+			ne[i] = p->e[(p->head + i) % p->cap];
+		free(p->e);
+		p->e = ne;
+		p->cap = p->cap ? 2 * p->cap : 64;
+		p->head = 0;
+	}
+	e = &p->e[(p->head + p->n++) % p->cap];
+	memset(e, 0, sizeof(*e));
+	e->argc = argc;
+	for (int i = 0; i < argc; i++)
+		e->argv[i] = xstrdup(argv[i]);
+	e->node = MP_REDIS_NO_NODE;
+	return e;
+}
+
+/* Appends argv to node's connection (node MP_REDIS_NO_NODE: q->c). */
+static bool
+send_to(struct rq *q, size_t node, int argc, const char **argv)
+{
+	size_t len[PEND_ARGS + 1];
+	char err[512];
+	redisContext *c = q->c;
+
+	if (node != MP_REDIS_NO_NODE &&
+	    (c = mp_redis_nodes_conn(q->nodes, node, NULL, err, sizeof(err))) == NULL) {
+		fail(q, mp_redis_nodes_addr(q->nodes, node), err);
+		return false;
+	}
 	for (int i = 0; i < argc; i++)
 		len[i] = strlen(argv[i]);
-	if (redisAppendCommandArgv(q->c, argc, argv, len) != REDIS_OK) {
-		fail(q, q->c->errstr);
+	if (redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK) {
+		fail(q, node == MP_REDIS_NO_NODE ? q->o.address : mp_redis_nodes_addr(q->nodes, node),
+		    c->errstr);
 		return false;
 	}
 	return true;
 }
 
-/* The next reply, or NULL (q->failed) on a connection or server error. */
+/* A Cluster's installation key: the command once per slot group. */
+static bool
+send_groups(struct rq *q, struct pend *e, int argc, const char **argv)
+{
+	unsigned ngroups = mp_store_groups(&q->o);
+	char key[MP_STORE_KEY_MAX];
+	const char *av[PEND_ARGS + 1];
+	int ac;
+
+	if (!rq_merge_supported(argc, argv)) {
+		fail(q, "the cluster", "no merge of this command over slot groups");
+		return false;
+	}
+	e->group_node = xcalloc(ngroups, sizeof(*e->group_node));
+	for (unsigned g = 0; g < ngroups; g++) {
+		/* Group g's tag hashes to slot g. */
+		size_t node = mp_redis_nodes_of_slot(q->nodes, g);
+
+		mp_store_key_in_group(&q->o, argv[1], g, key);
+		ac = rq_merge_group_argv(argc, argv, key, av);
+		if (node == MP_REDIS_NO_NODE) {
+			fail(q, "the cluster", "a slot is not served (cluster down or resharding)");
+			return false;
+		}
+		e->group_node[g] = (uint16_t)node;
+		if (!send_to(q, node, ac, av))
+			return false;
+	}
+	return true;
+}
+
+bool
+rq_app(struct rq *q, int argc, const char **argv)
+{
+	char probe[MP_STORE_KEY_MAX];
+	struct pend *e;
+
+	if (q->failed)
+		return false;
+	if (argc < 1 || argc > PEND_ARGS) {
+		fail(q, q->o.address, "command with too many arguments");
+		return false;
+	}
+	if (q->nodes == NULL)
+		return send_to(q, MP_REDIS_NO_NODE, argc, argv);
+	e = pend_push(q, argc, argv);
+	if (argc >= 2 && mp_store_groups(&q->o) > 1 &&
+	    mp_store_key_in_group(&q->o, argv[1], 0, probe))
+		return send_groups(q, e, argc, argv);
+	/* A command without a key goes to the first server. */
+	e->node = argc >= 2 ? mp_redis_nodes_of_key(q->nodes, argv[1], strlen(argv[1])) : 0;
+	return send_to(q, e->node, argc, argv);
+}
+static const char *
+addr_of(const struct rq *q, size_t node)
+{
+	return node == MP_REDIS_NO_NODE ? q->o.address : mp_redis_nodes_addr(q->nodes, node);
+}
+
+/* The next reply on node's connection (q->c for MP_REDIS_NO_NODE); NULL + q->failed. */
+static redisReply *
+read_from(struct rq *q, size_t node)
+{
+	redisContext *c = node == MP_REDIS_NO_NODE ? q->c : mp_redis_nodes_peek(q->nodes, node);
+	redisReply *r = NULL;
+
+	if (c == NULL || redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+		fail(q, addr_of(q, node), c != NULL && c->errstr[0] ? c->errstr : "connection lost");
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * The command again, after a redirection or while its slot migrates, on
+ * a connection of its own (the pipelined ones have replies pending): to
+ * addr, after ASKING for an ASK.
+ */
+static redisReply *
+resend(struct rq *q, int argc, const char **argv, const char *addr, bool asking)
+{
+	char err[512];
+	size_t len[PEND_ARGS + 1];
+	redisContext *c = mp_store_dial_reader(&q->o, addr, err, sizeof(err));
+	redisReply *r;
+
+	if (c == NULL) {
+		fail(q, addr, err);
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++)
+		len[i] = strlen(argv[i]);
+	if (asking && (r = redisCommand(c, "ASKING")) != NULL)
+		freeReplyObject(r);
+	if ((r = redisCommandArgv(c, argc, argv, len)) == NULL)
+		fail(q, addr, c->errstr[0] ? c->errstr : "connection lost");
+	redisFree(c);
+	return r;
+}
+
+/* r, or the reply its redirections lead to; NULL + q->failed for an error. */
+static redisReply *
+follow(struct rq *q, redisReply *r, int argc, const char **argv, size_t node)
+{
+	char addr[MP_REDIS_ADDR_MAX];
+	struct mp_buf b = MP_BUF_INIT;
+	unsigned slot;
+
+	mp_strlcpy(addr, addr_of(q, node), sizeof(addr));
+	for (int tries = 0; r != NULL && r->type == REDIS_REPLY_ERROR && q->nodes != NULL &&
+	    tries < TRYAGAIN_TRIES; tries++) {
+		enum mp_redis_redirect k = mp_redis_redirect_of(r->str, r->len, &slot, addr,
+		    sizeof(addr));
+
+		if (k == MP_REDIS_ERROR || k == MP_REDIS_CLUSTERDOWN)
+			break;
+		if (k == MP_REDIS_MOVED)
+			mp_redis_nodes_moved(q->nodes, slot, addr);
+		if (k == MP_REDIS_TRYAGAIN)
+			usleep(20000);
+		freeReplyObject(r);
+		r = resend(q, argc, argv, addr, k == MP_REDIS_ASK);
+	}
+	if (r == NULL || r->type != REDIS_REPLY_ERROR)
+		return r;
+	mp_printable(&b, r->str, r->len, MP_SHOW_LINE);
+	fail(q, addr, mp_buf_str(&b));
+	mp_buf_free(&b);
+	freeReplyObject(r);
+	return NULL;
+}
+
+/* The replies of a command sent to every slot group, merged. */
+static redisReply *
+get_groups(struct rq *q, const struct pend *e)
+{
+	struct rq_merge *m = rq_merge_new(e->argc, (const char **)e->argv);
+	unsigned ngroups = mp_store_groups(&q->o);
+	char key[MP_STORE_KEY_MAX];
+	const char *av[PEND_ARGS + 1];
+	int ac;
+
+	for (unsigned g = 0; g < ngroups && !q->failed; g++) {
+		redisReply *r = read_from(q, e->group_node[g]);
+
+		mp_store_key_in_group(&q->o, e->argv[1], g, key);
+		ac = rq_merge_group_argv(e->argc, (const char **)e->argv, key, av);
+		if ((r = follow(q, r, ac, av, e->group_node[g])) == NULL)
+			break;
+		if (!rq_merge_add(m, r))
+			fail(q, addr_of(q, e->group_node[g]), "a slot group's key has another type");
+		freeReplyObject(r);
+	}
+	return rq_merge_end(m, q->failed);
+}
+
 redisReply *
 rq_get(struct rq *q)
 {
-	redisReply *r = NULL;
+	struct rq_pending *p = q->pend;
+	struct pend e;
+	redisReply *r;
 
 	if (q->failed)
 		return NULL;
-	if (redisGetReply(q->c, (void **)&r) != REDIS_OK || r == NULL) {
-		fail(q, q->c->errstr[0] ? q->c->errstr : "connection lost");
+	if (q->nodes == NULL)
+		return follow(q, read_from(q, MP_REDIS_NO_NODE), 0, NULL, MP_REDIS_NO_NODE);
+	if (p->n == 0) {
+		fail(q, "redis", "a reply read with no command sent");
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		struct mp_buf b = MP_BUF_INIT;
-
-		mp_printable(&b, r->str, r->len, MP_SHOW_LINE);
-		fail(q, mp_buf_str(&b));
-		mp_buf_free(&b);
-		freeReplyObject(r);
-		return NULL;
-	}
+	e = p->e[p->head];
+	p->head = (p->head + 1) % p->cap;
+	p->n--;
+	if (e.group_node != NULL)
+		r = get_groups(q, &e);
+	else
+		r = follow(q, read_from(q, e.node), e.argc, (const char **)e.argv, e.node);
+	pend_free(&e);
 	return r;
 }
 

@@ -20,8 +20,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "aggregate.h"
 #include "conf.h"
 #include "domain.h"
+#include "html.h"
 #include "log.h"
 #include "query.h"
 #include "render.h"
@@ -65,6 +67,13 @@ static const char usage_text[] =
 "        audit's time, domain, score, grade and FAIL and WARN counts. With\n"
 "        TARGET (HOST:PORT; HOST alone is port 25): its N most recent audits\n"
 "        (default 10, at most 100) and the checks that were FAIL or WARN.\n"
+"  html [--days N] [-n N] [--out FILE]\n"
+"        One self-contained HTML page with charts (no script, nothing fetched):\n"
+"        messages per day by DMARC result, the share of senders with an\n"
+"        enforcing DMARC policy, the N worst-posture domains (default 10), the\n"
+"        N source IPs of the most DMARC failures, and the audits' scores over\n"
+"        time. Default 30 days; written to FILE, or standard output.\n"
+AGGREGATE_USAGE
 "\n"
 "Options:\n"
 "  -c FILE         configuration file (default " MP_CONF_DEFAULT_PATH "\n"
@@ -93,12 +102,13 @@ static const char usage_text[] =
 
 /* The command line, and its arguments in the form the queries use. */
 struct cmdline {
-	const char *conf_path, *redis_addr, *cmd, *arg1, *domain_opt;
+	const char *conf_path, *redis_addr, *cmd, *arg1, *domain_opt, *out_path;
 	bool json, days_set;
 	int days;
 	int n;                      /* -n, or -1 when not given */
 	enum top_by by;
 	int nby;                    /* how many of --worst, --volume, --dmarc-fail */
+	int rest;                   /* aggregate: where its own arguments start */
 	char name[MP_DOMAIN_MAX];   /* domain, messages */
 	char ip[INET6_ADDRSTRLEN];  /* ip */
 	char target[TARGET_MAX];    /* audits TARGET */
@@ -212,6 +222,9 @@ parse_args(int argc, char **argv, struct cmdline *cl)
 			cl->days_set = true;
 		} else if (strcmp(a, "-n") == 0) {
 			cl->n = number("-n", argv[++i], 1, 10000);
+		} else if (strcmp(a, "--out") == 0) {
+			if ((cl->out_path = argv[++i]) == NULL)
+				usage_error("--out needs a file name", NULL);
 		} else if (strcmp(a, "--domain") == 0) {
 			if ((cl->domain_opt = argv[++i]) == NULL)
 				usage_error("--domain needs a name", NULL);
@@ -228,6 +241,11 @@ parse_args(int argc, char **argv, struct cmdline *cl)
 			usage_error("unknown option '%s'", strlen(a) < 40 ? a : "(too long)");
 		} else if (cl->cmd == NULL) {
 			cl->cmd = a;
+			/* aggregate reads its own options (aggregate.h). */
+			if (strcmp(a, "aggregate") == 0) {
+				cl->rest = i + 1;
+				return false;
+			}
 		} else if (cl->arg1 == NULL) {
 			cl->arg1 = a;
 		} else {
@@ -242,9 +260,11 @@ static void
 check_args(struct cmdline *cl)
 {
 	if (cl->cmd == NULL)
-		usage_error("no command given (summary, domain, top, ip, messages, audits)", NULL);
+		usage_error("no command given (summary, domain, top, ip, messages, audits, html, "
+		    "aggregate)", NULL);
 	if (!is_cmd(cl, "summary") && !is_cmd(cl, "domain") && !is_cmd(cl, "top") &&
-	    !is_cmd(cl, "ip") && !is_cmd(cl, "messages") && !is_cmd(cl, "audits"))
+	    !is_cmd(cl, "ip") && !is_cmd(cl, "messages") && !is_cmd(cl, "audits") &&
+	    !is_cmd(cl, "html"))
 		usage_error("unknown command '%s'", strlen(cl->cmd) < 40 ? cl->cmd : "(too long)");
 	/* Options that the command does not take are errors, not ignored. */
 	if (cl->nby > 1)
@@ -253,9 +273,11 @@ check_args(struct cmdline *cl)
 		usage_error("--worst, --volume and --dmarc-fail go with 'top'", NULL);
 	if (cl->domain_opt != NULL && !is_cmd(cl, "messages"))
 		usage_error("--domain goes with 'messages'", NULL);
+	if (cl->out_path != NULL && !is_cmd(cl, "html"))
+		usage_error("--out goes with 'html'", NULL);
 	if (cl->n != -1 && !is_cmd(cl, "top") && !is_cmd(cl, "messages") &&
-	    !is_cmd(cl, "domain") && !is_cmd(cl, "audits"))
-		usage_error("-n goes with 'top', 'domain', 'messages' or 'audits'", NULL);
+	    !is_cmd(cl, "domain") && !is_cmd(cl, "audits") && !is_cmd(cl, "html"))
+		usage_error("-n goes with 'top', 'domain', 'messages', 'audits' or 'html'", NULL);
 	if (cl->days_set && (is_cmd(cl, "messages") || is_cmd(cl, "audits")))
 		usage_error("--days does not go with '%s'", cl->cmd);
 	if (is_cmd(cl, "audits")) {
@@ -266,6 +288,8 @@ check_args(struct cmdline *cl)
 		    cl->cmd);
 	if (is_cmd(cl, "messages") && cl->domain_opt == NULL)
 		usage_error("messages needs --domain NAME", NULL);
+	if (is_cmd(cl, "html") && !cl->days_set)
+		cl->days = 30;
 }
 
 /*
@@ -294,8 +318,10 @@ store_setup(const struct cmdline *cl, struct rq *q)
 	if (cl->redis_addr != NULL) {
 		if (!mp_strlcpy(q->o.address, cl->redis_addr, sizeof(q->o.address)))
 			usage_error("--redis: address too long", NULL);
+		/* One server, instead of the file's Sentinel or Cluster. */
+		q->o.sentinels[0] = q->o.cluster[0] = '\0';
 	}
-	if (q->o.address[0] == '\0') {
+	if (!mp_store_options_enabled(&q->o)) {
 		fprintf(stderr, "mailposture-report: no Redis address: give --redis HOST:PORT or "
 		    "set [redis] address in %s\n", path ? path : MP_CONF_DEFAULT_PATH);
 		mp_conf_unref(&conf);
@@ -332,6 +358,8 @@ run_query(struct rq *q, const struct cmdline *cl)
 	if (is_cmd(cl, "audits"))
 		return cl->arg1 ? q_audit_history(q, cl->target, n > 0 ? n : 10) :
 		    q_audits(q, n > 0 ? n : 1000);
+	if (is_cmd(cl, "html"))
+		return q_page(q, cl->days, n > 0 ? n : 10);
 	return q_messages(q, cl->name, n > 0 ? n : 20);
 }
 
@@ -368,6 +396,8 @@ render(const struct cmdline *cl, const json_t *res)
 		render_audit_history(stdout, res);
 	else if (is_cmd(cl, "audits"))
 		render_audits(stdout, res);
+	else if (is_cmd(cl, "html"))
+		render_html(stdout, res);
 	else
 		render_messages(stdout, res);
 }
@@ -388,7 +418,6 @@ main(int argc, char **argv)
 {
 	struct cmdline cl;
 	struct rq q;
-	char err[512];
 	json_t *res;
 	int status;
 
@@ -397,6 +426,8 @@ main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return flushed(0);
 	}
+	if (cl.cmd != NULL && is_cmd(&cl, "aggregate"))
+		return aggregate_main(cl.conf_path, cl.redis_addr, argc - cl.rest, argv + cl.rest);
 	check_args(&cl);
 	memset(&q, 0, sizeof(q));
 	if ((status = store_setup(&cl, &q)) != 0)
@@ -408,20 +439,27 @@ main(int argc, char **argv)
 	else if (is_cmd(&cl, "ip"))
 		normalize_ip(cl.arg1, cl.ip, sizeof(cl.ip));
 
-	if ((q.c = mp_store_connect(&q.o, 0, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "mailposture-report: %s\n", err);
+	if (!rq_open(&q)) {
+		fprintf(stderr, "mailposture-report: %s\n", q.error);
+		rq_close(&q);
 		mp_psl_free(&q.psl);
 		return EXIT_REDIS;
 	}
 	q.now = time(NULL);
 	res = run_query(&q, &cl);
-	redisFree(q.c);
+	rq_close(&q);
 	mp_psl_free(&q.psl);
 	if (res == NULL) {
 		fprintf(stderr, "mailposture-report: %s\n", q.error);
 		return EXIT_REDIS;
 	}
 	status = json_is_true(json_object_get(res, "found")) ? 0 : EXIT_NOTHING;
+	/* Opened only now: a failed query leaves an existing FILE alone. */
+	if (status == 0 && cl.out_path != NULL && freopen(cl.out_path, "w", stdout) == NULL) {
+		fprintf(stderr, "mailposture-report: %s: %s\n", cl.out_path, strerror(errno));
+		json_decref(res);
+		return EXIT_USAGE;
+	}
 	if (cl.json) {
 		json_dumpf(res, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);

@@ -26,22 +26,29 @@ const char *audit_status_str(enum audit_status s);   /* "PASS", "NOT TESTED", ..
 enum audit_check_id {
 	CHK_SMTP,           /* the service answers like an SMTP server */
 	CHK_BANNER,
+	CHK_HOSTNAME,       /* the banner's name against PTR and forward DNS */
 	CHK_EHLO,
 	CHK_HELP,
 	CHK_VRFY,
 	CHK_EXPN,
 	CHK_STARTTLS,
 	CHK_TLS_CERT,
+	CHK_TLS_PROTOCOLS,
+	CHK_TLS_CIPHERS,
 	CHK_TLS_INJECT,
+	CHK_DANE_MATCH,     /* TLSA records against the chain served */
 	CHK_AUTH,
 	CHK_RELAY,
+	CHK_POSTMASTER,     /* postmaster@ and abuse@ accepted */
 	CHK_MX,
+	CHK_MX_PTR,         /* forward-confirmed reverse DNS of every MX address */
 	CHK_PTR,
 	CHK_SPF,
 	CHK_DMARC,
 	CHK_DMARC_REPORT,
 	CHK_SPOOF,
 	CHK_MTASTS,
+	CHK_MTASTS_POLICY,
 	CHK_TLSRPT,
 	CHK_DANE,
 	CHK_DNSBL,
@@ -56,9 +63,9 @@ enum audit_check_id {
 /* Grade caps, worst last. */
 enum audit_cap {
 	CAP_NONE,
-	CAP_C,              /* plaintext AUTH before STARTTLS */
-	CAP_D,              /* listed on a major DNSBL */
-	CAP_F,              /* open relay */
+	CAP_C,
+	CAP_D,
+	CAP_F,
 };
 
 struct audit_check_def {
@@ -66,6 +73,10 @@ struct audit_check_def {
 	const char *name;   /* "VRFY Command Exposure" */
 	int weight;
 	const char *why;    /* why it matters */
+	/* The cap a FAIL of this check can bring (the judge says when, with
+	 * audit_cap), and the report's line for it: "capped at C: ...". */
+	enum audit_cap cap;
+	const char *cap_why;
 };
 
 extern const struct audit_check_def audit_defs[CHK_COUNT];
@@ -93,7 +104,7 @@ struct audit_report {
 	double earned, possible;
 	char grade[3];
 	enum audit_cap cap;
-	const char *cap_reason;
+	const char *cap_reason;     /* the cap_why of the check that capped, or NULL */
 	unsigned long long elapsed_ms, smtp_ms, dns_ms;
 	bool stored;                /* main.c: the result was written to Redis */
 };
@@ -116,6 +127,8 @@ void audit_fix(struct audit_report *r, enum audit_check_id id, const char *fmt, 
 /* Adds one evidence line; fmt's output is passed through mp_printable. */
 void audit_evidence(struct audit_report *r, enum audit_check_id id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The FAIL just set on id brings the cap of its row in audit_defs. */
+void audit_cap(struct audit_report *r, enum audit_check_id id);
 
 /* grade.c: score, caps and letter; and the letter order for --fail-under. */
 void audit_grade(struct audit_report *r);

@@ -1,9 +1,11 @@
 /*
  * dnscheck: the DNS lookups of the audit, each record fetched once by one
- * job, the jobs in parallel threads. The posture module fetches SPF,
- * DMARC, MTA-STS and TLS-RPT; the SPF, DMARC and spoofing checks all read
- * that one posture, so they cannot contradict each other.
- * dnscheck_judge.c judges what the jobs kept.
+ * job, the jobs in parallel threads: the posture, the MX records (then one
+ * job per MX host: its addresses, TLSA and reverse DNS), MTA-STS (the
+ * record, then the policy over HTTPS), the PTR of the public IP, and one
+ * job per DNSBL zone. The posture module fetches SPF, DMARC and TLS-RPT;
+ * the SPF, DMARC and spoofing checks all read that one posture, so they
+ * cannot contradict each other. The judges read what the jobs kept.
  */
 #include "config.h"
 
@@ -14,6 +16,10 @@
 #include <string.h>
 
 #include "dnscheck_int.h"
+
+/* Jobs at once: the four of audit_dns_run and one per DNSBL zone. */
+#define DNS_MAX_JOBS    (4 + DNS_MAX_BL)
+_Static_assert(DNS_MAX_MX <= DNS_MAX_JOBS, "one job per MX host");
 
 enum audit_dnsbl_answer
 audit_dnsbl_classify(const char *a)
@@ -150,11 +156,100 @@ job_posture(void *arg)
 	return NULL;
 }
 
+/* PTR names of ip, each looked up forward (AAAA for an IPv6 address). */
+static void
+rdns_lookup(struct audit_dns *d, struct rdns *rd, const char *ip)
+{
+	bool v6 = strchr(ip, ':') != NULL;
+
+	mp_strlcpy(rd->ip, ip, sizeof(rd->ip));
+	if (!mp_dns_reverse_name(ip, rd->qname, sizeof(rd->qname)))
+		return;
+	rd->ptr = mp_dns_query(d->o.dns, &d->dl, rd->qname, MP_DNS_PTR);
+	for (size_t i = 0; rd->ptr->status == MP_DNS_OK && i < rd->ptr->count &&
+	    rd->n < DNS_MAX_PTR; i++) {
+		struct ptr_host *h = &rd->h[rd->n];
+		const struct mp_dns_rr *rr = &rd->ptr->rr[i];
+
+		if (rr->type != MP_DNS_PTR)
+			continue;
+		rd->n++;
+		h->valid = mp_domain_normalize(rr->text, rr->text_len, h->name, NULL);
+		if (!h->valid) {
+			audit_printable(h->name, sizeof(h->name), rr->text, rr->text_len, MP_SHOW_LINE);
+			continue;
+		}
+		h->fwd = mp_dns_query(d->o.dns, &d->dl, h->name, v6 ? MP_DNS_AAAA : MP_DNS_A);
+	}
+}
+
+static void
+rdns_free(struct rdns *rd)
+{
+	mp_dns_result_free(&rd->ptr);
+	for (size_t i = 0; i < rd->n; i++)
+		mp_dns_result_free(&rd->h[i].fwd);
+}
+
+/* The reverse DNS of every address of h (at most DNS_MAX_ADDR). */
+static void
+mx_addresses(struct audit_dns *d, struct mx_host *h)
+{
+	const struct mp_dns_result *fam[] = { h->a, h->aaaa };
+
+	for (size_t f = 0; f < MP_ARRAY_SIZE(fam); f++)
+		for (size_t i = 0; fam[f]->status == MP_DNS_OK && i < fam[f]->count &&
+		    h->naddr < DNS_MAX_ADDR; i++)
+			if (fam[f]->rr[i].type == MP_DNS_A || fam[f]->rr[i].type == MP_DNS_AAAA)
+				rdns_lookup(d, &h->addr[h->naddr++], fam[f]->rr[i].text);
+}
+
+struct mx_job {
+	struct audit_dns *d;
+	struct mx_host *h;
+};
+
+/* One MX host: its addresses, TLSA and reverse DNS, beside the other hosts'. */
+static void *
+job_mx_host(void *arg)
+{
+	struct mx_job *j = arg;
+	struct mx_host *h = j->h;
+	char name[MP_DNS_NAME_MAX + 16];
+
+	h->a = mp_dns_query(j->d->o.dns, &j->d->dl, h->name, MP_DNS_A);
+	h->aaaa = mp_dns_query(j->d->o.dns, &j->d->dl, h->name, MP_DNS_AAAA);
+	snprintf(name, sizeof(name), "_25._tcp.%s", h->name);
+	h->tlsa = mp_dns_query(j->d->o.dns, &j->d->dl, name, MP_DNS_TLSA);
+	mx_addresses(j->d, h);
+	return NULL;
+}
+
+/* Runs fn(arg[i]) for each i, in threads (in this one when none starts). */
+static void
+run_parallel(void *(*fn)(void *), void *args, size_t argsize, size_t n)
+{
+	pthread_t th[DNS_MAX_JOBS];
+	bool started[DNS_MAX_JOBS];
+
+	for (size_t i = 0; i < n && i < MP_ARRAY_SIZE(th); i++) {
+		void *a = (char *)args + i * argsize;
+
+		started[i] = pthread_create(&th[i], NULL, fn, a) == 0;
+		if (!started[i])
+			fn(a);
+	}
+	for (size_t i = 0; i < n && i < MP_ARRAY_SIZE(th); i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+}
+
 static void *
 job_mx(void *arg)
 {
 	struct audit_dns *d = arg;
-	char name[MP_DNS_NAME_MAX + 16];
+	struct mx_job jobs[DNS_MAX_MX];
+	size_t nj = 0;
 
 	d->mx = mp_dns_query(d->o.dns, &d->dl, d->o.domain, MP_DNS_MX);
 	if (d->mx->status != MP_DNS_OK)
@@ -174,11 +269,10 @@ job_mx(void *arg)
 		if (!mp_domain_normalize(rr->text, rr->text_len, h->name, NULL))
 			continue;
 		d->nmx++;
-		h->a = mp_dns_query(d->o.dns, &d->dl, h->name, MP_DNS_A);
-		h->aaaa = mp_dns_query(d->o.dns, &d->dl, h->name, MP_DNS_AAAA);
-		snprintf(name, sizeof(name), "_25._tcp.%s", h->name);
-		h->tlsa = mp_dns_query(d->o.dns, &d->dl, name, MP_DNS_TLSA);
+		jobs[nj].d = d;
+		jobs[nj++].h = h;
 	}
+	run_parallel(job_mx_host, jobs, sizeof(jobs[0]), nj);
 	return NULL;
 }
 
@@ -186,51 +280,69 @@ static void *
 job_ptr(void *arg)
 {
 	struct audit_dns *d = arg;
-	bool v6 = strchr(d->o.public_ip, ':') != NULL;
 
-	if (!mp_dns_reverse_name(d->o.public_ip, d->ptr_qname, sizeof(d->ptr_qname)))
-		return NULL;
-	d->ptr = mp_dns_query(d->o.dns, &d->dl, d->ptr_qname, MP_DNS_PTR);
-	if (d->ptr->status != MP_DNS_OK)
-		return NULL;
-	for (size_t i = 0; i < d->ptr->count && d->nptr < DNS_MAX_PTR; i++) {
-		struct ptr_host *h = &d->ptrh[d->nptr++];
-		const struct mp_dns_rr *rr = &d->ptr->rr[i];
-
-		if (rr->type != MP_DNS_PTR) {
-			d->nptr--;
-			continue;
-		}
-		h->valid = mp_domain_normalize(rr->text, rr->text_len, h->name, NULL);
-		if (!h->valid) {
-			audit_printable(h->name, sizeof(h->name), rr->text, rr->text_len, MP_SHOW_LINE);
-			continue;
-		}
-		h->fwd = mp_dns_query(d->o.dns, &d->dl, h->name, v6 ? MP_DNS_AAAA : MP_DNS_A);
-	}
+	rdns_lookup(d, &d->pub, d->o.public_ip);
 	return NULL;
 }
 
-struct bl_job {
+/* The _mta-sts record; with exactly one valid record, the policy it announces. */
+static void *
+job_sts(void *arg)
+{
+	struct audit_dns *d = arg;
+	struct sts_state *s = &d->sts;
+	char *name = xasprintf("_mta-sts.%s", d->o.domain);
+	const struct mp_dns_rr *rec = NULL;
+
+	s->txt = mp_dns_query(d->o.dns, &d->dl, name, MP_DNS_TXT);
+	free(name);
+	for (size_t i = 0; s->txt->status == MP_DNS_OK && i < s->txt->count; i++)
+		if (s->txt->rr[i].type == MP_DNS_TXT && s->txt->rr[i].text_len >= 7 &&
+		    memcmp(s->txt->rr[i].text, "v=STSv1", 7) == 0) {
+			s->nrec++;
+			rec = &s->txt->rr[i];
+		}
+	if (s->nrec != 1) {
+		/* RFC 8461 3.1: none, or several, is no policy. */
+		snprintf(s->txt_why, sizeof(s->txt_why), s->nrec ? "%zu records start with v=STSv1" :
+		    "no record starts with v=STSv1", s->nrec);
+		return NULL;
+	}
+	s->txt_ok = audit_sts_txt_parse(rec->text, rec->text_len, s->id, sizeof(s->id), s->txt_why,
+	    sizeof(s->txt_why));
+	if (s->txt_ok)
+		audit_sts_fetch(d->o.dns, &d->dl, d->o.domain, d->o.ca_file, &s->fetch);
+	return NULL;
+}
+
+/* One job of audit_dns_run: fn(d), or the lookups of the DNSBL zone z. */
+struct dns_job {
+	void *(*fn)(void *);
 	struct audit_dns *d;
 	struct bl_zone *z;
 };
 
-static void *
-job_bl_run(void *arg)
+static void
+lookup_zone(struct audit_dns *d, struct bl_zone *z)
 {
-	struct bl_job *j = arg;
-	struct bl_zone *z = j->z;
+	z->a = mp_dns_query(d->o.dns, &d->dl, z->qname, MP_DNS_A);
+	for (size_t i = 0; z->a->status == MP_DNS_OK && i < z->a->count; i++)
+		if (z->a->rr[i].type == MP_DNS_A &&
+		    audit_dnsbl_classify(z->a->rr[i].text) == DNSBL_LISTED) {
+			z->txt = mp_dns_query(d->o.dns, &d->dl, z->qname, MP_DNS_TXT);
+			break;
+		}
+}
 
-	z->a = mp_dns_query(j->d->o.dns, &j->d->dl, z->qname, MP_DNS_A);
-	if (z->a->status == MP_DNS_OK) {
-		for (size_t i = 0; i < z->a->count; i++)
-			if (z->a->rr[i].type == MP_DNS_A &&
-			    audit_dnsbl_classify(z->a->rr[i].text) == DNSBL_LISTED) {
-				z->txt = mp_dns_query(j->d->o.dns, &j->d->dl, z->qname, MP_DNS_TXT);
-				break;
-			}
-	}
+static void *
+job_run(void *arg)
+{
+	struct dns_job *j = arg;
+
+	if (j->z != NULL)
+		lookup_zone(j->d, j->z);
+	else
+		j->fn(j->d);
 	return NULL;
 }
 
@@ -262,42 +374,26 @@ struct audit_dns *
 audit_dns_run(const struct audit_dns_opts *o)
 {
 	struct audit_dns *d = xcalloc(1, sizeof(*d));
-	pthread_t th[3 + DNS_MAX_BL];
-	bool started[3 + DNS_MAX_BL] = { false };
-	struct bl_job bj[DNS_MAX_BL];
-	void *(*fn[3])(void *) = { job_posture, job_mx, job_ptr };
-	bool want[3];
-	size_t nth = 0;
+	struct dns_job jobs[DNS_MAX_JOBS];
+	void *(*fn[])(void *) = { job_posture, job_mx, job_sts, job_ptr };
+	size_t nj = 0;
 
 	d->o = *o;
 	mp_deadline_set(&d->dl, o->timeout_ms);
 	d->have_domain = o->domain != NULL && o->domain[0] != '\0';
 	d->have_ip = o->public_ip != NULL && o->public_ip[0] != '\0';
-	want[0] = want[1] = d->have_domain;
-	want[2] = d->have_ip;
 	if (d->have_ip && o->dnsbl_zones != NULL)
 		add_zones(d, o->dnsbl_zones);
-	for (size_t i = 0; i < 3; i++) {
-		if (!want[i])
+	for (size_t i = 0; i < MP_ARRAY_SIZE(fn); i++) {
+		/* The first three need the domain, the PTR job the address. */
+		if (i < 3 ? !d->have_domain : !d->have_ip)
 			continue;
-		started[nth] = pthread_create(&th[nth], NULL, fn[i], d) == 0;
-		if (!started[nth])
-			fn[i](d);
-		nth++;
+		jobs[nj++] = (struct dns_job){ fn[i], d, NULL };
 	}
-	for (size_t i = 0; i < d->nbl; i++) {
-		if (!d->bl[i].name_ok)
-			continue;
-		bj[i].d = d;
-		bj[i].z = &d->bl[i];
-		started[nth] = pthread_create(&th[nth], NULL, job_bl_run, &bj[i]) == 0;
-		if (!started[nth])
-			job_bl_run(&bj[i]);
-		nth++;
-	}
-	for (size_t i = 0; i < nth; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	for (size_t i = 0; i < d->nbl; i++)
+		if (d->bl[i].name_ok)
+			jobs[nj++] = (struct dns_job){ NULL, d, &d->bl[i] };
+	run_parallel(job_run, jobs, sizeof(jobs[0]), nj);
 	return d;
 }
 
@@ -314,16 +410,19 @@ audit_dns_free(struct audit_dns **dp)
 		mp_dns_result_free(&d->mxh[i].a);
 		mp_dns_result_free(&d->mxh[i].aaaa);
 		mp_dns_result_free(&d->mxh[i].tlsa);
+		for (size_t k = 0; k < d->mxh[i].naddr; k++)
+			rdns_free(&d->mxh[i].addr[k]);
 	}
-	mp_dns_result_free(&d->ptr);
-	for (size_t i = 0; i < d->nptr; i++)
-		mp_dns_result_free(&d->ptrh[i].fwd);
+	rdns_free(&d->pub);
 	for (size_t i = 0; i < d->nbl; i++) {
 		mp_dns_result_free(&d->bl[i].a);
 		mp_dns_result_free(&d->bl[i].txt);
 	}
 	for (size_t i = 0; i < d->nrep; i++)
 		mp_dns_result_free(&d->rep[i].txt);
+	mp_dns_result_free(&d->sts.txt);
+	audit_sts_fetch_free(&d->sts.fetch);
+	mp_dns_result_free(&d->banner_fwd);
 	free(d);
 	*dp = NULL;
 }

@@ -1,7 +1,8 @@
 /*
- * dnscheck_judge: the DNS checks, judged from what the lookup jobs kept
- * (dnscheck.c). A SERVFAIL or a timeout is "could not check" (NOT
- * TESTED), never "missing".
+ * dnscheck_judge: the DNS checks of the domain's records and the public
+ * IP, judged from what the lookup jobs kept (dnscheck.c), and the helpers
+ * the other judges share. A SERVFAIL or a timeout is "could not check"
+ * (NOT TESTED), never "missing".
  */
 #include "config.h"
 
@@ -12,164 +13,95 @@
 
 #include "dnscheck_int.h"
 
-static const char *
-why_text(const struct mp_dns_result *r)
+const char *
+dns_why(const struct mp_dns_result *r)
 {
 	return r->why && r->why[0] ? r->why : mp_dns_status_str(r->status);
 }
 
-static bool
-has_addr(const struct mp_dns_result *r, const char *ip)
+bool
+dns_has_addr(const struct mp_dns_result *r, const char *ip)
 {
-	if (r == NULL || r->status != MP_DNS_OK)
-		return false;
-	for (size_t i = 0; i < r->count; i++) {
-		unsigned char a[16], b[16];
-		int af = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	int af = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	unsigned char a[16], b[16];
 
+	if (r == NULL || r->status != MP_DNS_OK || inet_pton(af, ip, a) != 1)
+		return false;
+	for (size_t i = 0; i < r->count; i++)
 		if ((r->rr[i].type == MP_DNS_A || r->rr[i].type == MP_DNS_AAAA) &&
-		    inet_pton(af, ip, a) == 1 && inet_pton(af, r->rr[i].text, b) == 1 &&
-		    memcmp(a, b, af == AF_INET ? 4 : 16) == 0)
+		    inet_pton(af, r->rr[i].text, b) == 1 && memcmp(a, b, af == AF_INET ? 4 : 16) == 0)
 			return true;
-	}
 	return false;
 }
 
-static void
-judge_mx(struct audit_report *r, const struct audit_dns *d)
+const struct ptr_host *
+dns_rdns_confirmed(const struct rdns *rd, bool *temp_r)
 {
-	const struct mp_dns_result *mx = d->mx;
-	bool null_mx = false, ours = false;
+	*temp_r = false;
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct ptr_host *h = &rd->h[i];
 
-	if (!d->have_domain) {
-		audit_set(r, CHK_MX, AUDIT_NOT_TESTED, "no domain: pass --domain or set [audit] domain");
-		return;
-	}
-	if (mp_dns_status_is_temp(mx->status)) {
-		audit_set(r, CHK_MX, AUDIT_NOT_TESTED, "could not check MX of %s: %s", d->o.domain,
-		    why_text(mx));
-		return;
-	}
-	if (mx->status == MP_DNS_NXDOMAIN) {
-		audit_set(r, CHK_MX, AUDIT_FAIL, "the domain %s does not exist (NXDOMAIN)", d->o.domain);
-		audit_fix(r, CHK_MX, "Publish the domain and an MX record: %s. IN MX 10 %s.",
-		    d->o.domain, r->helo_name[0] ? r->helo_name : "mail.example.org");
-		return;
-	}
-	if (mx->status == MP_DNS_NODATA || d->nmx == 0) {
-		audit_set(r, CHK_MX, AUDIT_FAIL, "no MX record for %s", d->o.domain);
-		audit_fix(r, CHK_MX, "Publish: %s. IN MX 10 %s.", d->o.domain,
-		    r->helo_name[0] ? r->helo_name : "mail.example.org");
-		return;
-	}
-	for (size_t i = 0; i < d->nmx; i++) {
-		const struct mx_host *h = &d->mxh[i];
-
-		if (h->name[0] == '\0') {
-			null_mx = true;
-			audit_evidence(r, CHK_MX, "MX %u . (null MX, RFC 7505)", h->pref);
+		if (!h->valid)
 			continue;
-		}
-		audit_evidence(r, CHK_MX, "MX %u %s: A %s, AAAA %s", h->pref, h->name,
-		    h->a ? mp_dns_status_str(h->a->status) : "-",
-		    h->aaaa ? mp_dns_status_str(h->aaaa->status) : "-");
-		if (d->have_ip && (has_addr(h->a, d->o.public_ip) || has_addr(h->aaaa, d->o.public_ip)))
-			ours = true;
+		if (dns_has_addr(h->fwd, rd->ip))
+			return h;
+		if (h->fwd != NULL && mp_dns_status_is_temp(h->fwd->status))
+			*temp_r = true;
 	}
-	if (null_mx) {
-		audit_set(r, CHK_MX, AUDIT_WARN, "null MX: %s declares that it accepts no mail", d->o.domain);
-		audit_fix(r, CHK_MX, "Remove the null MX if this host should receive mail for %s.",
-		    d->o.domain);
-		return;
-	}
-	if (d->have_ip)
-		audit_evidence(r, CHK_MX, "public IP %s %s", d->o.public_ip,
-		    ours ? "belongs to an MX host" : "is not an address of any MX host");
-	audit_set(r, CHK_MX, AUDIT_PASS, "%zu MX record%s: %s%s", d->nmx, d->nmx == 1 ? "" : "s",
-	    d->mxh[0].name, d->nmx > 1 ? ", ..." : "");
+	return NULL;
 }
 
-/* A confirmed PTR name against the names the server gives itself. */
-static void
-judge_ptr_names(struct audit_report *r, const char *name, const char *ip)
-{
-	bool banner_ok = r->banner_name[0] == '\0' || mp_strcasecmp(r->banner_name, name) == 0;
-	bool helo_ok = r->helo_name[0] == '\0' || mp_strcasecmp(r->helo_name, name) == 0;
-
-	if (r->banner_name[0] != '\0')
-		audit_evidence(r, CHK_PTR, "banner name %s %s the PTR", r->banner_name,
-		    banner_ok ? "matches" : "differs from");
-	if (r->helo_name[0] != '\0')
-		audit_evidence(r, CHK_PTR, "EHLO name %s %s the PTR", r->helo_name,
-		    helo_ok ? "matches" : "differs from");
-	if (banner_ok && helo_ok) {
-		audit_set(r, CHK_PTR, AUDIT_PASS, "%s ==> %s ==> %s", name, ip, name);
-	} else {
-		audit_set(r, CHK_PTR, AUDIT_WARN, "%s ==> %s ==> %s, but the server calls itself %s",
-		    name, ip, name, helo_ok ? r->banner_name : r->helo_name);
-		audit_fix(r, CHK_PTR, "Postfix: myhostname = %s (or change the PTR to the host name)",
-		    name);
-	}
-}
-
+/* Forward-confirmed reverse DNS of the public IP; the names are smtp.hostname's. */
 static void
 judge_ptr(struct audit_report *r, const struct audit_dns *d)
 {
+	const struct rdns *rd = &d->pub;
 	const char *ip = d->o.public_ip;
-	const struct ptr_host *confirmed = NULL;
-	bool temp = false;
+	const struct ptr_host *confirmed;
+	bool temp;
 
 	if (!d->have_ip) {
 		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "no public IP: pass --public-ip or set [audit] public_ip");
 		return;
 	}
-	if (d->ptr == NULL) {
+	if (rd->ptr == NULL) {
 		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "%s is not an IP address", ip);
 		return;
 	}
-	if (mp_dns_status_is_temp(d->ptr->status)) {
+	if (mp_dns_status_is_temp(rd->ptr->status)) {
 		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "could not check the PTR of %s: %s", ip,
-		    why_text(d->ptr));
+		    dns_why(rd->ptr));
 		return;
 	}
-	if (d->ptr->status != MP_DNS_OK || d->nptr == 0) {
+	if (rd->ptr->status != MP_DNS_OK || rd->n == 0) {
 		audit_set(r, CHK_PTR, AUDIT_FAIL, "no PTR record for %s (%s)", ip,
-		    mp_dns_status_str(d->ptr->status));
+		    mp_dns_status_str(rd->ptr->status));
 		audit_fix(r, CHK_PTR, "Ask the owner of %s (your ISP or hoster) for a PTR record that "
 		    "names this host, e.g. %s", ip, r->helo_name[0] ? r->helo_name : "mail.example.org");
 		return;
 	}
-	for (size_t i = 0; i < d->nptr; i++) {
-		const struct ptr_host *h = &d->ptrh[i];
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct ptr_host *h = &rd->h[i];
 
-		if (!h->valid) {
+		if (!h->valid)
 			audit_evidence(r, CHK_PTR, "PTR %s: not a valid host name", h->name);
-			continue;
-		}
-		if (h->fwd != NULL && mp_dns_status_is_temp(h->fwd->status))
-			temp = true;
-		if (has_addr(h->fwd, ip)) {
-			audit_evidence(r, CHK_PTR, "%s ==> %s ==> %s", ip, h->name, ip);
-			if (confirmed == NULL)
-				confirmed = h;
-		} else {
+		else
 			audit_evidence(r, CHK_PTR, "%s ==> %s ==> %s", ip, h->name,
-			    h->fwd ? (h->fwd->status == MP_DNS_OK ? "other addresses" :
-			    mp_dns_status_str(h->fwd->status)) : "?");
-		}
+			    dns_has_addr(h->fwd, ip) ? ip : h->fwd == NULL ? "?" :
+			    h->fwd->status == MP_DNS_OK ? "other addresses" :
+			    mp_dns_status_str(h->fwd->status));
 	}
-	if (confirmed == NULL) {
-		if (temp) {
-			audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "could not confirm the PTR %s: the forward "
-			    "lookup failed", d->ptrh[0].name);
-			return;
-		}
-		audit_set(r, CHK_PTR, AUDIT_FAIL, "PTR %s does not resolve back to %s", d->ptrh[0].name, ip);
+	if ((confirmed = dns_rdns_confirmed(rd, &temp)) != NULL) {
+		audit_set(r, CHK_PTR, AUDIT_PASS, "%s ==> %s ==> %s", confirmed->name, ip,
+		    confirmed->name);
+	} else if (temp) {
+		audit_set(r, CHK_PTR, AUDIT_NOT_TESTED, "could not confirm the PTR %s: the forward "
+		    "lookup failed", rd->h[0].name);
+	} else {
+		audit_set(r, CHK_PTR, AUDIT_FAIL, "PTR %s does not resolve back to %s", rd->h[0].name, ip);
 		audit_fix(r, CHK_PTR, "Publish %s. IN A %s (forward-confirmed reverse DNS).",
-		    d->ptrh[0].name, ip);
-		return;
+		    rd->h[0].name, ip);
 	}
-	judge_ptr_names(r, confirmed->name, ip);
 }
 
 static void
@@ -314,7 +246,7 @@ judge_report_auth(struct audit_report *r, const struct audit_dns *d)
 		if (mp_dns_status_is_temp(rd->txt->status)) {
 			temp++;
 			audit_evidence(r, CHK_DMARC_REPORT, "%s: could not check (%s)", rd->qname,
-			    why_text(rd->txt));
+			    dns_why(rd->txt));
 			continue;
 		}
 		if (rd->txt->status == MP_DNS_OK)
@@ -418,74 +350,6 @@ judge_txt_feature(struct audit_report *r, enum audit_check_id id, enum mp_dns_st
 	}
 }
 
-static void
-judge_dane(struct audit_report *r, const struct audit_dns *d)
-{
-	size_t secure = 0, insecure = 0, none = 0, temp = 0, bogus = 0, hosts = 0;
-
-	if (!d->have_domain || d->mx == NULL || d->nmx == 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "no MX host to look up");
-		return;
-	}
-	for (size_t i = 0; i < d->nmx; i++) {
-		const struct mx_host *h = &d->mxh[i];
-
-		if (h->tlsa == NULL)
-			continue;
-		hosts++;
-		if (h->tlsa->bogus) {
-			bogus++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: DNSSEC validation failed", h->name);
-		} else if (mp_dns_status_is_temp(h->tlsa->status)) {
-			temp++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: could not check (%s)", h->name,
-			    why_text(h->tlsa));
-		} else if (h->tlsa->status == MP_DNS_OK) {
-			for (size_t k = 0; k < h->tlsa->count && k < 4; k++) {
-				const struct mp_dns_rr *rr = &h->tlsa->rr[k];
-				struct mp_buf hex = MP_BUF_INIT;
-
-				for (size_t b = 0; b < rr->tlsa_len && b < 32; b++)
-					mp_buf_printf(&hex, "%02x", rr->tlsa_data[b]);
-				audit_evidence(r, CHK_DANE, "_25._tcp.%s TLSA %u %u %u %s%s (%s)", h->name,
-				    rr->tlsa_usage, rr->tlsa_selector, rr->tlsa_mtype, mp_buf_str(&hex),
-				    rr->tlsa_len > 32 ? "..." : "",
-				    h->tlsa->secure ? "DNSSEC validated" : "not DNSSEC validated");
-				mp_buf_free(&hex);
-			}
-			if (h->tlsa->secure)
-				secure++;
-			else
-				insecure++;
-		} else {
-			none++;
-			audit_evidence(r, CHK_DANE, "_25._tcp.%s: no TLSA (%s)", h->name,
-			    mp_dns_status_str(h->tlsa->status));
-		}
-	}
-	if (hosts == 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "no MX host to look up");
-	} else if (bogus > 0) {
-		audit_set(r, CHK_DANE, AUDIT_FAIL, "DNSSEC validation of the TLSA records failed: "
-		    "DANE senders will defer mail");
-		audit_fix(r, CHK_DANE, "Fix the DNSSEC signatures of the MX host's zone.");
-	} else if (secure > 0 && insecure == 0 && none == 0) {
-		audit_set(r, CHK_DANE, AUDIT_PASS, "TLSA published and DNSSEC-validated for every MX host");
-	} else if (secure + insecure > 0) {
-		audit_set(r, CHK_DANE, AUDIT_WARN, "TLSA published, but %s", insecure > 0 ?
-		    "not DNSSEC-validated: senders ignore it (is the zone signed, is a trust anchor configured?)" :
-		    "not for every MX host");
-		audit_fix(r, CHK_DANE, "Sign the MX host's zone with DNSSEC and publish TLSA 3 1 1 for "
-		    "every MX host.");
-	} else if (temp > 0) {
-		audit_set(r, CHK_DANE, AUDIT_NOT_TESTED, "could not check the TLSA records");
-	} else {
-		audit_set(r, CHK_DANE, AUDIT_WARN, "no TLSA records for the MX hosts");
-		audit_fix(r, CHK_DANE, "With a DNSSEC-signed zone, publish _25._tcp.%s. IN TLSA 3 1 1 "
-		    "<sha256 of the key>.", d->mxh[0].name);
-	}
-}
-
 enum bl_state {
 	BL_LISTED,
 	BL_UNKNOWN,
@@ -530,7 +394,7 @@ judge_zone(struct audit_report *r, const struct bl_zone *z, struct mp_buf *lst, 
 	} else if (mp_dns_status_is_temp(z->a->status)) {
 		st = BL_UNKNOWN;
 		audit_list_add(unk, ", ", "%s", z->zone);
-		audit_evidence(r, CHK_DNSBL, "%s: could not check (%s)", z->qname, why_text(z->a));
+		audit_evidence(r, CHK_DNSBL, "%s: could not check (%s)", z->qname, dns_why(z->a));
 	} else {
 		st = BL_CLEAN;
 		audit_evidence(r, CHK_DNSBL, "%s: not listed (%s)", z->qname,
@@ -562,7 +426,7 @@ judge_dnsbl(struct audit_report *r, const struct audit_dns *d)
 		audit_set(r, CHK_DNSBL, AUDIT_FAIL, "%s is listed on %s", d->o.public_ip, mp_buf_str(&lst));
 		audit_fix(r, CHK_DNSBL, "Find and stop the cause (an open relay, a compromised account), "
 		    "then ask each list for delisting.");
-		r->check[CHK_DNSBL].cap = CAP_D;
+		audit_cap(r, CHK_DNSBL);
 	} else if (clean == 0) {
 		audit_set(r, CHK_DNSBL, AUDIT_NOT_TESTED, "could not check any zone (%s)", mp_buf_str(&unk));
 	} else if (n[BL_UNKNOWN] > 0) {
@@ -579,7 +443,7 @@ judge_dnsbl(struct audit_report *r, const struct audit_dns *d)
 static void
 judge_resolver(struct audit_report *r, const struct audit_dns *d)
 {
-	const struct mp_dns_result *first = d->mx ? d->mx : d->ptr;
+	const struct mp_dns_result *first = d->mx ? d->mx : d->pub.ptr;
 
 	if (!d->have_domain && !d->have_ip) {
 		audit_set(r, CHK_RESOLVER, AUDIT_NOT_TESTED, "no lookups were made");
@@ -604,22 +468,21 @@ judge_posture(struct audit_report *r, const struct audit_dns *d)
 	judge_dmarc(r, d);
 	judge_report_auth(r, d);
 	judge_spoof(r, d);
-	snprintf(name, sizeof(name), "_mta-sts.%s", d->o.domain);
-	judge_txt_feature(r, CHK_MTASTS, d->posture->mta_sts, "MTA-STS", name,
-	    "Publish _mta-sts TXT \"v=STSv1; id=...\" and the policy at "
-	    "https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461).");
+	dns_judge_mtasts(r, d);
+	dns_judge_mtasts_policy(r, d);
 	snprintf(name, sizeof(name), "_smtp._tls.%s", d->o.domain);
 	judge_txt_feature(r, CHK_TLSRPT, d->posture->tls_rpt, "TLS-RPT", name,
 	    "Publish _smtp._tls TXT \"v=TLSRPTv1; rua=mailto:tls-reports@<domain>\" (RFC 8460).");
 }
 
 static const enum audit_check_id posture_ids[] = { CHK_SPF, CHK_DMARC, CHK_DMARC_REPORT,
-    CHK_SPOOF, CHK_MTASTS, CHK_TLSRPT };
+    CHK_SPOOF, CHK_MTASTS, CHK_MTASTS_POLICY, CHK_TLSRPT };
 
 void
 audit_dns_judge(struct audit_report *r, const struct audit_dns *d)
 {
-	judge_mx(r, d);
+	dns_judge_mx(r, d);
+	dns_judge_mx_ptr(r, d);
 	judge_ptr(r, d);
 	if (!d->have_domain || d->posture == NULL) {
 		for (size_t i = 0; i < MP_ARRAY_SIZE(posture_ids); i++)
@@ -628,7 +491,7 @@ audit_dns_judge(struct audit_report *r, const struct audit_dns *d)
 	} else {
 		judge_posture(r, d);
 	}
-	judge_dane(r, d);
+	dns_judge_dane(r, d);
 	judge_dnsbl(r, d);
 	judge_resolver(r, d);
 }

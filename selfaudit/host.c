@@ -230,7 +230,7 @@ judge_postconf(struct audit_report *r, const struct audit_postconf *pc)
 		audit_list_add(&problems, "; ", "mynetworks trusts %s (open relay)", wide);
 		mp_buf_puts(&fix, "mynetworks = 127.0.0.0/8 [::1]/128 plus your own networks only. ");
 		if (has_word(relay, "permit_mynetworks") || has_word(rcpt, "permit_mynetworks"))
-			r->check[CHK_POSTCONF].cap = CAP_F;
+			audit_cap(r, CHK_POSTCONF);
 	}
 	if (relay && rcpt && !has_word(relay, "reject_unauth_destination") &&
 	    !has_word(relay, "defer_unauth_destination") &&

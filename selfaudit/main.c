@@ -1,8 +1,9 @@
 /*
  * mailposture-audit: the self-audit of the mail host. The SMTP probe and
- * the DNS lookups run at the same time; the checks are judged when both
- * are done, graded, and printed as text or JSON, and, when [redis] address
- * is set, stored in Redis for mailposture-report audits (--no-store: not).
+ * the DNS lookups (with the MTA-STS policy fetch) run at the same time;
+ * the checks are judged when both are done, graded, and printed as text
+ * or JSON, and, when [redis] address is set, stored in Redis for
+ * mailposture-report audits (--no-store: not).
  *
  * Exit status: 0, 1 when the grade is below --fail-under, 2 for usage or
  * configuration errors and when the output could not be written.
@@ -24,6 +25,7 @@
 #include "domain.h"
 #include "host.h"
 #include "log.h"
+#include "mtasts.h"
 #include "probe.h"
 #include "store.h"
 #include "verdict.h"
@@ -270,6 +272,7 @@ probe_opts(const struct mp_conf *conf, const struct audit_postconf *pc,
 		po->source = NULL;
 	po->timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout");
 	po->domain = rep->domain;
+	po->ca_file = mp_conf_str(conf, "audit", "ca_file");
 	if (!pc->ok)
 		return;
 	po->mynetworks = audit_postconf_get(pc, "mynetworks");
@@ -315,10 +318,28 @@ dns_start(struct dns_job *j, struct mp_evaluator *ev, const struct mp_conf *conf
 	j->o.domain = rep->domain;
 	j->o.public_ip = rep->public_ip;
 	j->o.dnsbl_zones = mp_conf_str(conf, "audit", "dnsbl_zones");
+	j->o.ca_file = mp_conf_str(conf, "audit", "ca_file");
 	j->o.timeout_ms = (unsigned)mp_conf_int(conf, "audit", "timeout") * 2;
 	j->threaded = pthread_create(&j->th, NULL, dns_thread, j) == 0;
 	if (!j->threaded)
 		dns_thread(j);
+}
+
+/*
+ * Judges both sides once both have ended: the certificate against the MX
+ * names this server is, and the TLSA records against what it served.
+ */
+static void
+judge_all(struct audit_report *rep, const struct audit_probe_opts *po, struct audit_probe *p,
+    struct audit_dns *d)
+{
+	const char *names[] = { audit_probe_ehlo_name(p), po->tls_name };
+	const char *mx[8];
+	size_t nmx = audit_dns_server_mx(d, names, MP_ARRAY_SIZE(names), mx, MP_ARRAY_SIZE(mx));
+
+	audit_probe_judge(rep, p, mx, nmx);
+	audit_dns_judge(rep, d);
+	audit_dns_judge_served(rep, d, mx, nmx, audit_probe_chain(p));
 }
 
 /* Runs the probes and judges every check into rep. */
@@ -329,18 +350,20 @@ run_checks(struct audit_report *rep, const struct mp_conf *conf, const struct au
 	static const enum audit_check_id host_ids[] = { CHK_POSTCONF, CHK_MILTER, CHK_PSL, CHK_REDIS };
 	struct audit_probe_opts po;
 	struct mp_buf served = MP_BUF_INIT;
+	struct audit_probe *probe;
 	struct dns_job dj;
 	unsigned long long ts;
 
 	probe_opts(conf, pc, rep, &po, &served);
 	dns_start(&dj, ev, conf, rep);
 	ts = mp_now_ms();
-	audit_probe_smtp(rep, &po);
+	probe = audit_probe_run(&po);
 	rep->smtp_ms = mp_now_ms() - ts;
 	if (dj.threaded)
 		pthread_join(dj.th, NULL);
 	rep->dns_ms = dj.ms;
-	audit_dns_judge(rep, dj.result);
+	judge_all(rep, &po, probe, dj.result);
+	audit_probe_free(&probe);
 	audit_dns_free(&dj.result);
 	mp_buf_free(&served);
 	if (host_checks) {
@@ -441,6 +464,7 @@ main(int argc, char **argv)
 	int rc;
 
 	mp_log_open("mailposture-audit", true, LOG_MAIL);
+	audit_sts_global_init();
 	if ((rc = parse_args(argc, argv, &a)) != ARGS_RUN)
 		return rc;
 	if ((conf = load_conf(&a)) == NULL)

@@ -1,10 +1,13 @@
 /*
- * probe: the SMTP sessions. Four run in parallel, each on its own
- * connection: TLS and AUTH; HELP and VRFY; EXPN; relay. Postfix counts
- * every 4xx/5xx reply against smtpd_soft_error_limit (10) and then
- * sleeps a second before each reply, so no session makes more than
- * about eight errors. The sessions record what they saw; probe_judge.c
- * judges it once they have all ended.
+ * probe: the SMTP sessions. They run in parallel, each on its own
+ * connection: STARTTLS and AUTH, and one STARTTLS session per TLS
+ * version and cipher class tried (probe_tls.c); HELP and VRFY; EXPN;
+ * relay; postmaster@ and abuse@. Postfix counts every 4xx/5xx reply
+ * against smtpd_soft_error_limit (10) and then sleeps a second before
+ * each reply, and Sendmail slows down after five VRFY or EXPN, so no
+ * session makes more than about eight errors or five lookups. The
+ * sessions record what they saw; probe_judge.c judges it once they have
+ * all ended.
  */
 #include "config.h"
 
@@ -17,7 +20,6 @@
 
 #include "probe_int.h"
 
-#define PROBE_EHLO_NAME "mailposture-audit.invalid"
 /* Destinations for the relay probe, tried in order (see audit_relay_foreign). */
 static const char *const relay_foreign[] = { "example.net", "example.com", "example.org" };
 #define RELAY_SENDER    "audit-probe@example.com"
@@ -26,8 +28,8 @@ static const char *const relay_foreign[] = { "example.net", "example.com", "exam
 static const char *const real_names[] = { "postmaster", "root", "admin", "info", "abuse" };
 _Static_assert(MP_ARRAY_SIZE(real_names) == PROBE_NREAL, "PROBE_NREAL is the real names");
 
-static void
-fail_session(struct probe_session *s, enum smtp_err e, const char *where)
+void
+probe_session_fail(struct probe_session *s, enum smtp_err e, const char *where)
 {
 	if (s->err != SMTP_OK)
 		return;
@@ -37,9 +39,8 @@ fail_session(struct probe_session *s, enum smtp_err e, const char *where)
 	mp_strlcpy(s->errtext, s->c ? smtp_error(s->c) : "", sizeof(s->errtext));
 }
 
-/* Connects, reads the banner, says EHLO. False when the session ended. */
-static bool
-session_open(struct probe_session *s)
+bool
+probe_session_open(struct probe_session *s)
 {
 	char err[256];
 	unsigned long long t0 = mp_now_ms();
@@ -56,7 +57,7 @@ session_open(struct probe_session *s)
 	snprintf(s->local, sizeof(s->local), "%s", smtp_local_addr(s->c));
 	snprintf(s->peer, sizeof(s->peer), "%s", smtp_peer_addr(s->c));
 	if ((e = smtp_read_reply(s->c, &s->banner)) != SMTP_OK) {
-		fail_session(s, e, "banner");
+		probe_session_fail(s, e, "banner");
 		return false;
 	}
 	if (s->banner.code != 220) {
@@ -66,15 +67,15 @@ session_open(struct probe_session *s)
 		return false;
 	}
 	if ((e = smtp_command(s->c, "EHLO " PROBE_EHLO_NAME, &s->ehlo)) != SMTP_OK) {
-		fail_session(s, e, "EHLO");
+		probe_session_fail(s, e, "EHLO");
 		return false;
 	}
 	audit_ehlo_parse(&s->ehlo, &s->eh);
 	return true;
 }
 
-static void
-session_close(struct probe_session *s)
+void
+probe_session_close(struct probe_session *s)
 {
 	if (s->c != NULL && s->err == SMTP_OK) {
 		struct smtp_reply r = { 0 };
@@ -100,7 +101,7 @@ session_command(struct probe_session *s, const char *cmd, const char *where,
 	*err_r = smtp_command(s->c, cmd, &r);
 	if (*err_r != SMTP_OK) {
 		smtp_reply_clear(&r);
-		fail_session(s, *err_r, where);
+		probe_session_fail(s, *err_r, where);
 		return false;
 	}
 	*code_r = r.code;
@@ -134,44 +135,6 @@ random_name(char *out, size_t outlen)
 }
 
 static void *
-tls_thread(void *arg)
-{
-	struct probe_tls *t = arg;
-	struct probe_session *s = &t->s;
-	const char *sni;
-	enum smtp_err e;
-
-	if (!session_open(s) || !s->eh.starttls)
-		return NULL;
-	t->tried = true;
-	sni = s->o->tls_name;
-	if (sni == NULL || *sni == '\0')
-		sni = s->eh.name;
-	snprintf(t->name_used, sizeof(t->name_used), "%s", sni);
-	e = smtp_starttls(s->c, sni, true, &t->starttls, &t->leftover, &t->injected, &t->info);
-	t->tls_err = e;
-	if (e != SMTP_OK) {
-		snprintf(t->tls_errtext, sizeof(t->tls_errtext), "%s", smtp_error(s->c));
-		fail_session(s, e, "STARTTLS");
-		return NULL;
-	}
-	if (t->starttls.code != 220)
-		return NULL;
-	if (t->name_used[0] != '\0') {
-		t->name_checked = true;
-		t->name_ok = smtp_tls_name_matches(s->c, t->name_used);
-	}
-	e = smtp_command(s->c, "EHLO " PROBE_EHLO_NAME, &t->ehlo2);
-	t->ehlo2_err = e;
-	if (e != SMTP_OK) {
-		fail_session(s, e, "EHLO after STARTTLS");
-		return NULL;
-	}
-	audit_ehlo_parse(&t->ehlo2, &t->eh2);
-	return NULL;
-}
-
-static void *
 lookup_thread(void *arg)
 {
 	struct probe_lookup *l = arg;
@@ -182,7 +145,7 @@ lookup_thread(void *arg)
 		snprintf(l->names[k++], sizeof(l->names[0]), "%s", real_names[i]);
 	for (size_t i = 0; i < PROBE_NRANDOM; i++)
 		random_name(l->names[k++], sizeof(l->names[0]));
-	if (!session_open(s))
+	if (!probe_session_open(s))
 		return NULL;
 	if (l->help) {
 		snprintf(l->help_step.cmd, sizeof(l->help_step.cmd), "HELP");
@@ -190,6 +153,11 @@ lookup_thread(void *arg)
 			return NULL;
 	}
 	for (size_t i = 0; i < PROBE_NLOOKUP; i++) {
+		if (i > 0 && i % PROBE_LOOKUP_PER_CONN == 0) {
+			probe_session_close(s);
+			if (!probe_session_open(s))
+				return NULL;
+		}
 		snprintf(l->step[i].cmd, sizeof(l->step[i].cmd), "%s %s", l->verb, l->names[i]);
 		l->nsteps = i + 1;
 		if (!run_step(s, &l->step[i]))
@@ -209,38 +177,38 @@ is_loopback(const char *a)
 }
 
 /*
- * Decides, on the first connection, how the relay probe comes from a
- * source the server does not trust. False when it cannot (rs->trusted).
+ * Decides, on the first connection, how a probe comes from a source the
+ * server does not trust. False when it cannot (u->trusted).
  */
 static bool
-relay_choose_mode(struct probe_relay *rs)
+untrusted_choose_mode(struct probe_untrusted *u)
 {
-	const struct probe_session *s = &rs->s;
+	const struct probe_session *s = &u->s;
 	const struct audit_probe_opts *o = s->o;
 
 	if (o->source != NULL && *o->source != '\0') {
-		rs->mode = "--source";
+		u->mode = "--source";
 	} else if (s->eh.xclient && strstr(s->eh.xclient_attrs, "ADDR") != NULL) {
-		rs->mode = "XCLIENT";
+		u->mode = "XCLIENT";
 	} else if (o->mynetworks != NULL && audit_addr_in_networks(s->local, o->mynetworks)) {
-		rs->trusted = true;
-		snprintf(rs->trust_why, sizeof(rs->trust_why),
+		u->trusted = true;
+		snprintf(u->trust_why, sizeof(u->trust_why),
 		    "the source %s is in mynetworks", s->local);
 	} else if (o->mynetworks == NULL && (is_loopback(s->local) || strcmp(s->local, s->peer) == 0)) {
-		rs->trusted = true;
-		snprintf(rs->trust_why, sizeof(rs->trust_why),
+		u->trusted = true;
+		snprintf(u->trust_why, sizeof(u->trust_why),
 		    "the source %s is this host, which MTAs trust by default", s->local);
 	} else {
-		rs->mode = "direct";
+		u->mode = "direct";
 	}
-	return !rs->trusted;
+	return !u->trusted;
 }
 
 /* Re-greets as PROBE_XCLIENT_ADDR. False when the session ended. */
 static bool
-relay_xclient(struct probe_relay *rs)
+untrusted_xclient(struct probe_untrusted *u)
 {
-	struct probe_session *s = &rs->s;
+	struct probe_session *s = &u->s;
 	struct smtp_reply r = { 0 };
 	struct mp_buf b = MP_BUF_INIT;
 	int code = 0;
@@ -250,36 +218,40 @@ relay_xclient(struct probe_relay *rs)
 	ok = session_command(s, "XCLIENT ADDR=" PROBE_XCLIENT_ADDR " NAME=[UNAVAILABLE]", "XCLIENT",
 	    &e, &code, &b);
 	if (ok)
-		snprintf(rs->xclient_reply, sizeof(rs->xclient_reply), "%d %s", code, mp_buf_str(&b));
+		snprintf(u->xclient_reply, sizeof(u->xclient_reply), "%d %s", code, mp_buf_str(&b));
 	mp_buf_free(&b);
 	if (!ok)
 		return false;
 	if (code != 220) {
 		s->err = SMTP_ERR_CLOSED;
 		snprintf(s->where, sizeof(s->where), "XCLIENT");
-		snprintf(s->errtext, sizeof(s->errtext), "XCLIENT refused: %.250s", rs->xclient_reply);
+		snprintf(s->errtext, sizeof(s->errtext), "XCLIENT refused: %.250s", u->xclient_reply);
 		return false;
 	}
 	e = smtp_command(s->c, "EHLO " PROBE_EHLO_NAME, &r);
 	smtp_reply_clear(&r);
 	if (e != SMTP_OK) {
-		fail_session(s, e, "EHLO after XCLIENT");
+		probe_session_fail(s, e, "EHLO after XCLIENT");
 		return false;
 	}
 	return true;
 }
 
-/* Opens a relay connection; with XCLIENT, re-greets as another client. */
+/*
+ * Opens a connection from an untrusted source; with XCLIENT, re-greets
+ * as another client. With trusted_ok, a trusted source is used when it
+ * is the only one (u->trusted says so); else that ends the session.
+ */
 static bool
-relay_open(struct probe_relay *rs)
+untrusted_open(struct probe_untrusted *u, bool trusted_ok)
 {
-	if (!session_open(&rs->s))
+	if (!probe_session_open(&u->s))
 		return false;
-	if (rs->mode == NULL && !relay_choose_mode(rs))
+	if (u->mode == NULL && !u->trusted && !untrusted_choose_mode(u) && !trusted_ok)
 		return false;
-	if (strcmp(rs->mode, "XCLIENT") != 0)
+	if (u->trusted || strcmp(u->mode, "XCLIENT") != 0)
 		return true;
-	return relay_xclient(rs);
+	return untrusted_xclient(u);
 }
 
 /* True when domain is one of the served list's domains or below one. */
@@ -391,7 +363,7 @@ relay_try(struct probe_session *s, struct audit_relay_try *t)
 	t->err = smtp_command(s->c, "RSET", &r);
 	smtp_reply_clear(&r);
 	if (t->err != SMTP_OK) {
-		fail_session(s, t->err, "RSET");
+		probe_session_fail(s, t->err, "RSET");
 		return false;
 	}
 	return true;
@@ -401,7 +373,7 @@ static void *
 relay_thread(void *arg)
 {
 	struct probe_relay *rs = arg;
-	struct probe_session *s = &rs->s;
+	struct probe_session *s = &rs->u.s;
 
 	rs->foreign = audit_relay_foreign(s->o->served, s->o->domain);
 	if (rs->foreign == NULL)
@@ -410,8 +382,8 @@ relay_thread(void *arg)
 	for (size_t i = 0; i < rs->n; i++) {
 		if (i % RELAY_PER_CONN == 0) {
 			if (i > 0)
-				session_close(s);
-			if (!relay_open(rs))
+				probe_session_close(s);
+			if (!untrusted_open(&rs->u, false))
 				return NULL;
 		}
 		if (!relay_try(s, &rs->t[i]))
@@ -420,43 +392,89 @@ relay_thread(void *arg)
 	return NULL;
 }
 
-static void
-probe_run_free(struct probe_run *run)
+/* MAIL FROM:<> (as a bounce comes), then RCPT TO each mailbox, never DATA. */
+static void *
+postmaster_thread(void *arg)
 {
-	session_close(&run->tls.s);
-	smtp_reply_clear(&run->tls.starttls);
-	smtp_reply_clear(&run->tls.ehlo2);
-	session_close(&run->vrfy.s);
-	session_close(&run->expn.s);
-	session_close(&run->relay.s);
-	free(run->vrfy.help_step.text);
-	for (size_t i = 0; i < PROBE_NLOOKUP; i++) {
-		free(run->vrfy.step[i].text);
-		free(run->expn.step[i].text);
+	struct probe_postmaster *pm = arg;
+	struct probe_session *s = &pm->u.s;
+	static const char *const local[PM_COUNT] = { "postmaster", "abuse", NULL };
+	char control[32];
+	enum smtp_err e;
+
+	if (s->o->domain == NULL || *s->o->domain == '\0' || !untrusted_open(&pm->u, true))
+		return NULL;
+	pm->tried = true;
+	if (!relay_command(s, "MAIL FROM", "<>", &e, &pm->mail_code, pm->mail_text,
+	    sizeof(pm->mail_text)) || pm->mail_code / 100 != 2)
+		return NULL;
+	random_name(control, sizeof(control));
+	for (size_t i = 0; i < PM_COUNT; i++) {
+		snprintf(pm->rcpt[i], sizeof(pm->rcpt[i]), "<%s@%s>", local[i] ? local[i] : control,
+		    s->o->domain);
+		if (!relay_command(s, "RCPT TO", pm->rcpt[i], &e, &pm->code[i], pm->text[i],
+		    sizeof(pm->text[i])))
+			return NULL;
 	}
-	free(run);
+	return NULL;
+}
+
+static void
+lookup_clear(struct probe_lookup *l)
+{
+	probe_session_close(&l->s);
+	free(l->help_step.text);
+	for (size_t i = 0; i < PROBE_NLOOKUP; i++)
+		free(l->step[i].text);
 }
 
 void
-audit_probe_smtp(struct audit_report *r, const struct audit_probe_opts *o)
+audit_probe_free(struct audit_probe **pp)
 {
-	struct probe_run *run = xcalloc(1, sizeof(*run));
-	const struct {
+	struct audit_probe *run = *pp;
+
+	if (run == NULL)
+		return;
+	probe_session_close(&run->tls.s);
+	smtp_reply_clear(&run->tls.starttls);
+	smtp_reply_clear(&run->tls.ehlo2);
+	audit_chain_free(&run->tls.chain);
+	lookup_clear(&run->vrfy);
+	lookup_clear(&run->expn);
+	probe_session_close(&run->relay.u.s);
+	probe_session_close(&run->pm.u.s);
+	for (size_t i = 0; i < TLSV_COUNT; i++)
+		probe_tlsv_clear(&run->tlsv[i]);
+	free(run);
+	*pp = NULL;
+}
+
+struct audit_probe *
+audit_probe_run(const struct audit_probe_opts *o)
+{
+	struct audit_probe *run = xcalloc(1, sizeof(*run));
+	struct {
 		void *(*fn)(void *);
 		void *arg;
-	} job[] = {
-		{ tls_thread, &run->tls },
+	} job[5 + TLSV_COUNT] = {
+		{ probe_tls_thread, &run->tls },
 		{ lookup_thread, &run->vrfy },
 		{ lookup_thread, &run->expn },
 		{ relay_thread, &run->relay },
+		{ postmaster_thread, &run->pm },
 	};
 	pthread_t th[MP_ARRAY_SIZE(job)];
 	bool started[MP_ARRAY_SIZE(job)];
 
-	run->tls.s.o = run->vrfy.s.o = run->expn.s.o = run->relay.s.o = o;
+	run->tls.s.o = run->vrfy.s.o = run->expn.s.o = run->relay.u.s.o = run->pm.u.s.o = o;
 	run->vrfy.verb = "VRFY";
 	run->vrfy.help = true;
 	run->expn.verb = "EXPN";
+	for (size_t i = 0; i < TLSV_COUNT; i++) {
+		probe_tlsv_init(&run->tlsv[i], (enum probe_tlsv_kind)i, o);
+		job[5 + i].fn = probe_tlsv_thread;
+		job[5 + i].arg = &run->tlsv[i];
+	}
 	for (size_t i = 0; i < MP_ARRAY_SIZE(job); i++) {
 		started[i] = pthread_create(&th[i], NULL, job[i].fn, job[i].arg) == 0;
 		if (!started[i])
@@ -465,7 +483,17 @@ audit_probe_smtp(struct audit_report *r, const struct audit_probe_opts *o)
 	for (size_t i = 0; i < MP_ARRAY_SIZE(job); i++)
 		if (started[i])
 			pthread_join(th[i], NULL);
-	probe_judge(r, run);
-	/* The judges read the sessions' replies: closed only now. */
-	probe_run_free(run);
+	return run;
+}
+
+const struct audit_chain *
+audit_probe_chain(const struct audit_probe *p)
+{
+	return &p->tls.chain;
+}
+
+const char *
+audit_probe_ehlo_name(const struct audit_probe *p)
+{
+	return p->tls.s.eh.valid ? p->tls.s.eh.name : "";
 }

@@ -3,8 +3,9 @@
  * functions (tested by tables in tests/unit/test_audit_probe.c); the
  * probe itself runs its sessions in parallel threads, each on its own
  * connection so that one server's error limits never spill into the
- * next test. probe_parse.c reads replies and settings, probe.c runs the
- * sessions, probe_judge.c turns what they saw into checks.
+ * next test. probe_parse.c reads replies and settings, probe.c and
+ * probe_tls.c run the sessions, probe_judge.c and probe_judge_tls.c turn
+ * what they saw into checks.
  */
 #ifndef MP_AUDIT_PROBE_H
 #define MP_AUDIT_PROBE_H
@@ -114,6 +115,7 @@ struct audit_probe_opts {
 	const char *domain;         /* our domain, "" when unknown */
 	const char *mynetworks;     /* from postconf, or NULL */
 	const char *tls_name;       /* name the certificate should carry, or NULL */
+	const char *ca_file;        /* CAs trusted beside the system's, or NULL */
 	/* Domains the server accepts mail for (postconf mydestination,
 	 * relay_domains, virtual_*_domains), or NULL: the relay probe never
 	 * sends to one of them, where accepting is no relay at all. */
@@ -125,7 +127,26 @@ struct audit_probe_opts {
  * none is left. */
 const char *audit_relay_foreign(const char *served, const char *own);
 
-/* Runs every SMTP check and fills their slots in r. */
-void audit_probe_smtp(struct audit_report *r, const struct audit_probe_opts *o);
+struct audit_probe;
+
+/*
+ * Runs every SMTP session, in parallel threads: the STARTTLS session,
+ * HELP and VRFY, EXPN, the relay forms, postmaster@ and abuse@, and one
+ * STARTTLS session for each TLS version and cipher class tried. o must
+ * outlive the result. Never NULL.
+ */
+struct audit_probe *audit_probe_run(const struct audit_probe_opts *o);
+/*
+ * Judges every SMTP check into r from a finished run. mx[] are the MX
+ * host names this server is (audit_dns_server_mx): the certificate must
+ * be valid for each of them, as MTA-STS and DANE-TA senders check.
+ */
+void audit_probe_judge(struct audit_report *r, const struct audit_probe *p,
+    const char *const *mx, size_t nmx);
+/* The certificates served after STARTTLS, leaf first (empty: no TLS session). */
+const struct audit_chain *audit_probe_chain(const struct audit_probe *p);
+/* The name the server gave in its EHLO reply, "" when none. */
+const char *audit_probe_ehlo_name(const struct audit_probe *p);
+void audit_probe_free(struct audit_probe **pp);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * probe_judge: the SMTP checks, judged from what the sessions recorded.
+ * probe_judge: the SMTP checks, judged from what the sessions recorded
+ * (the TLS ones are probe_judge_tls.c's).
  * audit_judge_lookup and audit_judge_relay are the comparisons (pure,
  * tested by tables); the rest turns one run into findings, evidence and
  * fixes.
@@ -252,7 +253,7 @@ judge_service(struct audit_report *r, const struct probe_tls *t)
 		audit_evidence(r, CHK_SMTP, "%s", s->errtext);
 		audit_fix(r, CHK_SMTP, "Look in the mail log for the reason the server ended the session.");
 	} else if (!s->eh.valid) {
-		smtp_reply_print(&s->ehlo, &b, 300);
+		smtp_reply_print(&s->ehlo, &b, MP_SHOW_LINE);
 		audit_set(r, CHK_SMTP, AUDIT_FAIL, "EHLO refused: %s", mp_buf_str(&b));
 		audit_fix(r, CHK_SMTP, "A server must accept EHLO (RFC 5321 4.1.1.1).");
 	} else {
@@ -300,7 +301,7 @@ judge_ehlo(struct audit_report *r, const struct probe_tls *t)
 		return;
 	}
 	mp_strlcpy(r->helo_name, e->name, sizeof(r->helo_name));
-	smtp_reply_print(&s->ehlo, &b, 1000);
+	smtp_reply_print(&s->ehlo, &b, MP_SHOW_EVIDENCE);
 	audit_evidence(r, CHK_EHLO, "%s", mp_buf_str(&b));
 	audit_set(r, CHK_EHLO, AUDIT_INFO, "%s announces: %s%s%s", e->name, e->keywords,
 	    e->has_size ? "" : " (no SIZE)", e->xclient ? " (XCLIENT offered to us)" : "");
@@ -364,112 +365,6 @@ judge_lookup(struct audit_report *r, enum audit_check_id id, const struct probe_
 }
 
 static void
-no_tls_session(struct audit_report *r, const char *why)
-{
-	audit_set(r, CHK_TLS_CERT, AUDIT_NOT_TESTED, "%s", why);
-	audit_set(r, CHK_TLS_INJECT, AUDIT_NOT_TESTED, "%s", why);
-}
-
-/* STARTTLS itself. False when there is no TLS session to judge further. */
-static bool
-judge_starttls(struct audit_report *r, const struct probe_tls *t)
-{
-	const struct probe_session *s = &t->s;
-	const struct smtp_tls_info *i = &t->info;
-	struct mp_buf b = MP_BUF_INIT;
-
-	if (!s->eh.valid) {
-		audit_set(r, CHK_STARTTLS, AUDIT_NOT_TESTED, "no EHLO reply");
-		no_tls_session(r, "no TLS session");
-		return false;
-	}
-	if (!s->eh.starttls) {
-		audit_set(r, CHK_STARTTLS, AUDIT_FAIL, "STARTTLS is not offered");
-		audit_fix(r, CHK_STARTTLS, "Postfix: smtpd_tls_cert_file, smtpd_tls_key_file and "
-		    "smtpd_tls_security_level = may");
-		no_tls_session(r, "no STARTTLS");
-		return false;
-	}
-	if (t->starttls.nlines > 0) {
-		smtp_reply_print(&t->starttls, &b, 300);
-		audit_evidence(r, CHK_STARTTLS, "STARTTLS -> %s", mp_buf_str(&b));
-		mp_buf_free(&b);
-	}
-	if (t->tls_err != SMTP_OK || t->starttls.code != 220) {
-		audit_set(r, CHK_STARTTLS, AUDIT_FAIL, "STARTTLS is announced but %s",
-		    t->tls_err != SMTP_OK ? t->tls_errtext : "refused");
-		audit_fix(r, CHK_STARTTLS, "Check smtpd_tls_cert_file/smtpd_tls_key_file and the mail log "
-		    "for TLS errors.");
-		no_tls_session(r, "no TLS session");
-		return false;
-	}
-	audit_evidence(r, CHK_STARTTLS, "protocol %s, cipher %s (%d bits)", i->protocol, i->cipher, i->bits);
-	if (strcmp(i->protocol, "TLSv1.2") != 0 && strcmp(i->protocol, "TLSv1.3") != 0) {
-		audit_set(r, CHK_STARTTLS, AUDIT_WARN, "STARTTLS works, but negotiated %s", i->protocol);
-		audit_fix(r, CHK_STARTTLS, "Postfix: smtpd_tls_protocols = >=TLSv1.2");
-	} else {
-		audit_set(r, CHK_STARTTLS, AUDIT_PASS, "%s with %s", i->protocol, i->cipher);
-	}
-	if (t->leftover > 0)
-		audit_evidence(r, CHK_STARTTLS, "the server sent %zu plaintext bytes after its 220 "
-		    "(discarded)", t->leftover);
-	return true;
-}
-
-static void
-judge_cert(struct audit_report *r, const struct probe_tls *t)
-{
-	const struct smtp_tls_info *i = &t->info;
-
-	audit_evidence(r, CHK_TLS_CERT, "subject: %s", i->subject);
-	audit_evidence(r, CHK_TLS_CERT, "issuer: %s", i->issuer);
-	if (i->names[0] != '\0')
-		audit_evidence(r, CHK_TLS_CERT, "DNS names: %s", i->names);
-	audit_evidence(r, CHK_TLS_CERT, "chain (%d): %s", i->chain_len, i->chain);
-	audit_evidence(r, CHK_TLS_CERT, "expires: %s (%ld days)", i->not_after, i->days_left);
-	audit_evidence(r, CHK_TLS_CERT, "verification: %s", i->verify_str);
-	if (t->name_checked)
-		audit_evidence(r, CHK_TLS_CERT, "name %s: %s", t->name_used,
-		    t->name_ok ? "matches" : "does not match");
-	if (i->expired) {
-		audit_set(r, CHK_TLS_CERT, AUDIT_FAIL, "the certificate expired on %s", i->not_after);
-		audit_fix(r, CHK_TLS_CERT, "Renew the certificate (for example with certbot) and point "
-		    "smtpd_tls_chain_files (or smtpd_tls_cert_file) at it.");
-	} else if (i->self_signed || i->verify != 0) {
-		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate is not trusted: %s%s",
-		    i->self_signed ? "self-signed" : i->verify_str,
-		    t->name_checked && !t->name_ok ? ", and not valid for the host name" : "");
-		audit_fix(r, CHK_TLS_CERT, "Use a certificate from a public CA (or publish DANE TLSA for "
-		    "it) and send the full chain: smtpd_tls_chain_files.");
-	} else if (t->name_checked && !t->name_ok) {
-		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate is not valid for %s", t->name_used);
-		audit_fix(r, CHK_TLS_CERT, "Get a certificate that names the MX host (%s).", t->name_used);
-	} else if (i->days_left < 14) {
-		audit_set(r, CHK_TLS_CERT, AUDIT_WARN, "the certificate expires in %ld days", i->days_left);
-		audit_fix(r, CHK_TLS_CERT, "Renew the certificate before it expires.");
-	} else {
-		audit_set(r, CHK_TLS_CERT, AUDIT_PASS, "trusted, valid for %s, %ld days left",
-		    t->name_used, i->days_left);
-	}
-}
-
-static void
-judge_inject(struct audit_report *r, const struct probe_tls *t)
-{
-	if (t->injected) {
-		audit_set(r, CHK_TLS_INJECT, AUDIT_FAIL,
-		    "the server ran a command sent in plaintext before the TLS handshake");
-		audit_evidence(r, CHK_TLS_INJECT, "sent \"STARTTLS\\r\\nNOOP\\r\\n\" in one packet; "
-		    "a reply came inside TLS before any command");
-		audit_fix(r, CHK_TLS_INJECT, "Upgrade the MTA: it must discard input buffered before "
-		    "the TLS handshake.");
-	} else {
-		audit_set(r, CHK_TLS_INJECT, AUDIT_PASS,
-		    "plaintext sent with STARTTLS was discarded, not run inside TLS");
-	}
-}
-
-static void
 judge_auth(struct audit_report *r, const struct probe_tls *t)
 {
 	const struct probe_session *s = &t->s;
@@ -491,7 +386,7 @@ judge_auth(struct audit_report *r, const struct probe_tls *t)
 		    "plaintext AUTH offered before STARTTLS: %s", before->auth);
 		audit_fix(r, CHK_AUTH, "Postfix: smtpd_tls_auth_only = yes (and on port 25 consider "
 		    "smtpd_sasl_auth_enable = no; submission belongs on 587/465)");
-		r->check[CHK_AUTH].cap = CAP_C;
+		audit_cap(r, CHK_AUTH);
 	} else if (before->nauth > 0) {
 		audit_set(r, CHK_AUTH, AUDIT_WARN, "AUTH offered before STARTTLS (%s), no plaintext "
 		    "mechanism", before->auth);
@@ -505,13 +400,22 @@ judge_auth(struct audit_report *r, const struct probe_tls *t)
 	}
 }
 
+/* Where an untrusted session came from. */
+static void
+untrusted_evidence(struct audit_report *r, enum audit_check_id id, const struct probe_untrusted *u)
+{
+	if (u->mode != NULL)
+		audit_evidence(r, id, "probed from %s (%s)%s%s",
+		    strcmp(u->mode, "XCLIENT") == 0 ? PROBE_XCLIENT_ADDR : u->s.local, u->mode,
+		    u->xclient_reply[0] ? ", XCLIENT -> " : "", u->xclient_reply);
+	else if (u->trusted)
+		audit_evidence(r, id, "probed from a trusted source: %s", u->trust_why);
+}
+
 static void
 relay_evidence(struct audit_report *r, const struct probe_relay *rs)
 {
-	if (rs->mode != NULL)
-		audit_evidence(r, CHK_RELAY, "probed from %s (%s)%s%s",
-		    strcmp(rs->mode, "XCLIENT") == 0 ? PROBE_XCLIENT_ADDR : rs->s.local, rs->mode,
-		    rs->xclient_reply[0] ? ", XCLIENT -> " : "", rs->xclient_reply);
+	untrusted_evidence(r, CHK_RELAY, &rs->u);
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct audit_relay_try *t = &rs->t[i];
 
@@ -524,7 +428,7 @@ relay_evidence(struct audit_report *r, const struct probe_relay *rs)
 			audit_evidence(r, CHK_RELAY, "%s: MAIL FROM:%s -> %d %s", t->form, t->mail,
 			    t->mail_code, t->mail_text);
 	}
-	session_evidence(r, CHK_RELAY, &rs->s);
+	session_evidence(r, CHK_RELAY, &rs->u.s);
 }
 
 static void
@@ -538,9 +442,9 @@ judge_relay(struct audit_report *r, const struct probe_relay *rs)
 		    "for every probe destination (example.net, example.com, example.org)");
 		return;
 	}
-	if (rs->trusted) {
+	if (rs->u.trusted) {
 		audit_set(r, CHK_RELAY, AUDIT_NOT_TESTED, "not tested: the source is trusted (%s)",
-		    rs->trust_why);
+		    rs->u.trust_why);
 		audit_fix(r, CHK_RELAY, "Run the audit with --source ADDR, an address of this host "
 		    "outside mynetworks (for example 127.0.0.2 when mynetworks is 127.0.0.1/32), or "
 		    "from another host.");
@@ -550,7 +454,7 @@ judge_relay(struct audit_report *r, const struct probe_relay *rs)
 	st = audit_judge_relay(rs->t, rs->n, finding, sizeof(finding));
 	audit_set(r, CHK_RELAY, st, "%s", finding);
 	if (st == AUDIT_FAIL) {
-		r->check[CHK_RELAY].cap = CAP_F;
+		audit_cap(r, CHK_RELAY);
 		audit_fix(r, CHK_RELAY, "Postfix: mynetworks must list only your own networks, and "
 		    "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
 		    "defer_unauth_destination");
@@ -560,8 +464,70 @@ judge_relay(struct audit_report *r, const struct probe_relay *rs)
 	}
 }
 
+/* The replies to the postmaster session's commands. */
+static void
+postmaster_evidence(struct audit_report *r, const struct probe_postmaster *pm)
+{
+	untrusted_evidence(r, CHK_POSTMASTER, &pm->u);
+	if (pm->mail_code != 0)
+		audit_evidence(r, CHK_POSTMASTER, "MAIL FROM:<> -> %d %s", pm->mail_code, pm->mail_text);
+	for (size_t i = 0; i < PM_COUNT; i++)
+		if (pm->code[i] != 0)
+			audit_evidence(r, CHK_POSTMASTER, "RCPT TO:%s -> %d %s", pm->rcpt[i], pm->code[i],
+			    pm->text[i]);
+	session_evidence(r, CHK_POSTMASTER, &pm->u.s);
+}
+
+/*
+ * RFC 5321 4.5.1: postmaster@ must be accepted, RFC 2142: abuse@ should.
+ * From a trusted source a relay accepts any address, so acceptance there
+ * counts only when the random local part was refused.
+ */
+static void
+judge_postmaster(struct audit_report *r, const struct probe_postmaster *pm)
+{
+	const int *c = pm->code;
+	bool pm_ok = c[PM_POSTMASTER] / 100 == 2, abuse_ok = c[PM_ABUSE] / 100 == 2;
+
+	if (!pm->tried) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_NOT_TESTED, "%s", pm->u.s.o->domain[0] ?
+		    "no session" : "no domain: pass --domain or set [audit] domain");
+		session_evidence(r, CHK_POSTMASTER, &pm->u.s);
+		return;
+	}
+	postmaster_evidence(r, pm);
+	if (c[PM_POSTMASTER] == 0 || c[PM_ABUSE] == 0) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_NOT_TESTED, "%s", pm->mail_code / 100 != 2 ?
+		    "MAIL FROM:<> was refused: bounces cannot reach this host" :
+		    "the session ended before RCPT");
+	} else if (c[PM_POSTMASTER] / 100 == 4 || c[PM_ABUSE] / 100 == 4) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_NOT_TESTED, "deferred with %d/%d (greylisting?): "
+		    "no conclusion", c[PM_POSTMASTER], c[PM_ABUSE]);
+	} else if (!pm_ok) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_FAIL, "%s refused with %d: RFC 5321 requires it",
+		    pm->rcpt[PM_POSTMASTER], c[PM_POSTMASTER]);
+		audit_fix(r, CHK_POSTMASTER, "Deliver postmaster@%s to a person (Postfix: an alias "
+		    "postmaster: root in /etc/aliases, and the domain in mydestination or a virtual "
+		    "alias).", pm->u.s.o->domain);
+	} else if (pm->u.trusted && c[PM_CONTROL] / 100 == 2) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_NOT_TESTED, "accepted, but from a trusted source "
+		    "that may relay anything (a random local part was accepted too)");
+		audit_fix(r, CHK_POSTMASTER, "Run the audit with --source ADDR, an address outside "
+		    "mynetworks.");
+	} else if (!abuse_ok) {
+		audit_set(r, CHK_POSTMASTER, AUDIT_WARN, "postmaster@ accepted, abuse@ refused with %d "
+		    "(RFC 2142)", c[PM_ABUSE]);
+		audit_fix(r, CHK_POSTMASTER, "Deliver abuse@%s to whoever handles complaints.",
+		    pm->u.s.o->domain);
+	} else {
+		audit_set(r, CHK_POSTMASTER, AUDIT_PASS, "postmaster@ and abuse@ accepted (MAIL FROM:<>, "
+		    "no DATA sent)");
+	}
+}
+
 void
-probe_judge(struct audit_report *r, const struct probe_run *run)
+audit_probe_judge(struct audit_report *r, const struct audit_probe *run, const char *const *mx,
+    size_t nmx)
 {
 	const struct probe_tls *ts = &run->tls;
 
@@ -569,7 +535,7 @@ probe_judge(struct audit_report *r, const struct probe_run *run)
 	judge_service(r, ts);
 	if (ts->s.banner.code != 220 || !ts->s.eh.valid) {
 		/* Without a working session nothing else is known. */
-		for (int id = CHK_BANNER; id <= CHK_RELAY; id++)
+		for (int id = CHK_BANNER; id <= CHK_POSTMASTER; id++)
 			if (!r->check[id].set)
 				audit_set(r, (enum audit_check_id)id, AUDIT_NOT_TESTED,
 				    "not tested: the SMTP session failed");
@@ -581,10 +547,8 @@ probe_judge(struct audit_report *r, const struct probe_run *run)
 	judge_help(r, &run->vrfy);
 	judge_lookup(r, CHK_VRFY, &run->vrfy, ts->s.eh.vrfy);
 	judge_lookup(r, CHK_EXPN, &run->expn, true);
-	if (judge_starttls(r, ts)) {
-		judge_cert(r, ts);
-		judge_inject(r, ts);
-	}
+	probe_judge_tls(r, run, mx, nmx);
 	judge_auth(r, ts);
 	judge_relay(r, &run->relay);
+	judge_postmaster(r, &run->pm);
 }

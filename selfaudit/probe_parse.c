@@ -210,9 +210,12 @@ audit_text_names_software(const char *text, char *what, size_t whatlen)
 	return false;
 }
 
-/* A token like 3.7.11, v8.15.2, 4.96-rc1; not an IPv4 address. */
+/*
+ * A token like 3.7.11, v8.15.2, 4.96-rc1; *quad_r when it is also four
+ * numbers of 0-255 alone: an IPv4 address, unless the caller knows better.
+ */
 static bool
-is_version(const char *t, size_t len)
+is_version(const char *t, size_t len, bool *quad_r)
 {
 	size_t i = 0, parts = 0, dots = 0;
 	bool quad = true;
@@ -243,8 +246,7 @@ is_version(const char *t, size_t len)
 	}
 	if (parts < 2 || dots < 1)
 		return false;
-	if (parts == 4 && quad && i == len)
-		return false;   /* an IPv4 address */
+	*quad_r = parts == 4 && quad && i == len;
 	/* The rest may be a suffix like -rc1, but not more of a hostname. */
 	for (; i < len; i++)
 		if (t[i] == '.')
@@ -294,20 +296,38 @@ at_line_start(const char *text, const char *p)
 	return p == text || (p - text >= 2 && p[-1] == '/' && p[-2] == ' ');
 }
 
+/*
+ * True when the word w[0..n) introduces a version: "version", or a
+ * software name ("Sendmail 8.17.1.9/8.17.1.9", four numbers as an
+ * address has, is Debian 12's Sendmail).
+ */
+static bool
+version_word(const char *w, size_t n)
+{
+	if (n == 7 && mp_strncasecmp(w, "version", 7) == 0)
+		return true;
+	for (size_t i = 0; i < MP_ARRAY_SIZE(software); i++)
+		if (strlen(software[i]) == n && mp_strncasecmp(w, software[i], n) == 0)
+			return true;
+	return false;
+}
+
 bool
 audit_reply_discloses(int code, const char *text, char *what, size_t whatlen)
 {
 	static const char seps[] = " \t()[]/;,:=<>\"'";
-	const char *p = text;
+	const char *p = text, *prev = "";
+	size_t prevlen = 0;
 	char sw[64] = "";
 	int cls = code >= 200 && code < 600 ? code / 100 : 0;
 
 	while (*p != '\0') {
 		size_t l;
+		bool quad = false;
 
 		p += strspn(p, seps);
 		l = strcspn(p, seps);
-		if (l > 0 && is_version(p, l) &&
+		if (l > 0 && is_version(p, l, &quad) && (!quad || version_word(prev, prevlen)) &&
 		    !(at_line_start(text, p) && is_status_code(p, l, cls))) {
 			struct mp_buf b = MP_BUF_INIT;
 
@@ -319,6 +339,8 @@ audit_reply_discloses(int code, const char *text, char *what, size_t whatlen)
 			mp_buf_free(&b);
 			return true;
 		}
+		prev = p;
+		prevlen = l;
 		p += l;
 	}
 	return false;

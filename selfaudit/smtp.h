@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dane.h"
 #include "util.h"
 
 #define SMTP_LINE_MAX   2048    /* RFC 5321 says 512; real servers send more */
@@ -75,6 +76,17 @@ struct smtp_tls_info {
 	bool self_signed;
 	int chain_len;
 	char chain[512];            /* subjects of the chain, " <- " separated */
+	bool chain_incomplete;      /* it ends below a root whose issuer the verifier lacks */
+	char kx[64];                /* key exchange: "X25519, 253 bits", "DH, 1024 bits" */
+	int kx_bits;
+	bool kx_dh;                 /* finite-field Diffie-Hellman */
+};
+
+/* How STARTTLS negotiates; a NULL options pointer is all zero. */
+struct smtp_tls_opts {
+	int min_version, max_version;   /* TLS1_VERSION ...; 0: TLS 1.0 and OpenSSL's highest */
+	const char *ciphers;            /* the TLS 1.2 and older cipher list, NULL: OpenSSL's */
+	const char *ca_file;            /* CAs to verify with beside the system's; NULL or "" */
 };
 
 struct smtp_conn;
@@ -105,10 +117,18 @@ const char *smtp_error(const struct smtp_conn *c);
  * the injected command inside TLS. reply_r gets the reply to STARTTLS.
  */
 enum smtp_err smtp_starttls(struct smtp_conn *c, const char *sni, bool inject,
-    struct smtp_reply *reply_r, size_t *leftover_r, bool *injected_r,
-    struct smtp_tls_info *info);
+    const struct smtp_tls_opts *to, struct smtp_reply *reply_r, size_t *leftover_r,
+    bool *injected_r, struct smtp_tls_info *info);
 /* True when the peer certificate is valid for name (RFC 6125 rules). */
 bool smtp_tls_name_matches(const struct smtp_conn *c, const char *name);
+/* Copies of the certificates the peer sent, leaf first, appended to out. */
+void smtp_tls_chain(const struct smtp_conn *c, struct audit_chain *out);
+/*
+ * OpenSSL's TLS 1.2 and older cipher suites in reverse order of its
+ * default preference, as a cipher list (caller frees): offered against
+ * the default order, it shows whether the server picks by its own order.
+ */
+char *smtp_tls_reversed_ciphers(void);
 
 /* The local and the peer address of the connection, as text. */
 const char *smtp_local_addr(const struct smtp_conn *c);

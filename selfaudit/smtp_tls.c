@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "audit.h"
 #include "smtp_int.h"
 
 static void
@@ -88,6 +89,7 @@ cert_chain(struct smtp_conn *c, struct smtp_tls_info *info)
 {
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
 	struct mp_buf cb = MP_BUF_INIT;
+	X509 *last;
 
 	info->chain_len = chain ? sk_X509_num(chain) : 0;
 	for (int i = 0; i < info->chain_len && i < 5; i++) {
@@ -100,6 +102,30 @@ cert_chain(struct smtp_conn *c, struct smtp_tls_info *info)
 	}
 	mp_strlcpy(info->chain, mp_buf_str(&cb), sizeof(info->chain));
 	mp_buf_free(&cb);
+	/* The verifier found no issuer for a certificate that is no root:
+	 * the server left out an intermediate (or its CA is unknown here). */
+	last = info->chain_len > 0 ? sk_X509_value(chain, info->chain_len - 1) : NULL;
+	info->chain_incomplete = last != NULL && X509_check_issued(last, last) != X509_V_OK &&
+	    (info->verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	    info->verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT);
+}
+
+/* The ephemeral key the server chose for the key exchange. */
+static void
+key_exchange(struct smtp_conn *c, struct smtp_tls_info *info)
+{
+	EVP_PKEY *k = NULL;
+	const char *type;
+
+	if (!SSL_get_peer_tmp_key(c->ssl, &k) || k == NULL) {
+		snprintf(info->kx, sizeof(info->kx), "none (no ephemeral key: static RSA)");
+		return;
+	}
+	type = EVP_PKEY_get0_type_name(k);
+	info->kx_bits = EVP_PKEY_get_bits(k);
+	info->kx_dh = EVP_PKEY_is_a(k, "DH");
+	snprintf(info->kx, sizeof(info->kx), "%s, %d bits", type ? type : "?", info->kx_bits);
+	EVP_PKEY_free(k);
 }
 
 static void
@@ -113,6 +139,7 @@ cert_info(struct smtp_conn *c, struct smtp_tls_info *info)
 	info->verify = SSL_get_verify_result(c->ssl);
 	snprintf(info->verify_str, sizeof(info->verify_str), "%s",
 	    X509_verify_cert_error_string(info->verify));
+	key_exchange(c, info);
 	if (x == NULL) {
 		snprintf(info->verify_str, sizeof(info->verify_str), "no certificate");
 		return;
@@ -125,25 +152,47 @@ cert_info(struct smtp_conn *c, struct smtp_tls_info *info)
 	cert_chain(c, info);
 }
 
+/* The context for one handshake: our protocol and cipher limits, the CAs. */
+static bool
+tls_context(struct smtp_conn *c, const struct smtp_tls_opts *to)
+{
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (c->ctx == NULL)
+		return false;
+	SSL_CTX_set_default_verify_paths(c->ctx);
+	if (to->ca_file != NULL && *to->ca_file != '\0' &&
+	    !SSL_CTX_load_verify_locations(c->ctx, to->ca_file, NULL)) {
+		smtp_seterr(c, "cannot load the CA file %s", to->ca_file);
+		return false;
+	}
+	SSL_CTX_set_min_proto_version(c->ctx, to->min_version ? to->min_version : TLS1_VERSION);
+	if (to->max_version != 0)
+		SSL_CTX_set_max_proto_version(c->ctx, to->max_version);
+	if (to->ciphers != NULL && !SSL_CTX_set_cipher_list(c->ctx, to->ciphers)) {
+		smtp_seterr(c, "this OpenSSL has none of the ciphers %s", to->ciphers);
+		return false;
+	}
+	return (c->ssl = SSL_new(c->ctx)) != NULL;
+}
+
 /* Sets up TLS on the connection and does the handshake (sni may be NULL). */
 static enum smtp_err
-tls_handshake(struct smtp_conn *c, const char *sni)
+tls_handshake(struct smtp_conn *c, const char *sni, const struct smtp_tls_opts *to)
 {
 	struct mp_deadline dl;
 	char es[160];
 	unsigned long code;
 	int n = 0, sslerr = 0;
 
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (c->ctx == NULL || (c->ssl = SSL_new(c->ctx)) == NULL) {
-		smtp_seterr(c, "cannot create a TLS context");
+	if (!tls_context(c, to)) {
+		if (c->err[0] == '\0')
+			smtp_seterr(c, "cannot create a TLS context");
+		ERR_clear_error();
 		return SMTP_ERR_IO;
 	}
-	SSL_CTX_set_default_verify_paths(c->ctx);
 	/* Verification is reported, never enforced: we want to see the
 	 * certificate even when it is bad. */
 	SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
-	SSL_set_min_proto_version(c->ssl, TLS1_VERSION);
 	if (sni != NULL && *sni != '\0')
 		SSL_set_tlsext_host_name(c->ssl, sni);
 	SSL_set_fd(c->ssl, c->fd);
@@ -182,11 +231,12 @@ tls_injected_reply(struct smtp_conn *c)
 
 enum smtp_err
 smtp_starttls(struct smtp_conn *c, const char *sni, bool inject,
-    struct smtp_reply *reply_r, size_t *leftover_r, bool *injected_r,
-    struct smtp_tls_info *info)
+    const struct smtp_tls_opts *to, struct smtp_reply *reply_r, size_t *leftover_r,
+    bool *injected_r, struct smtp_tls_info *info)
 {
 	static const char cmd_inject[] = "STARTTLS\r\nNOOP\r\n";
 	static const char cmd_plain[] = "STARTTLS\r\n";
+	static const struct smtp_tls_opts defaults;
 	enum smtp_err e;
 
 	memset(info, 0, sizeof(*info));
@@ -205,7 +255,7 @@ smtp_starttls(struct smtp_conn *c, const char *sni, bool inject,
 	/* Anything already buffered came in plaintext after the 220. */
 	*leftover_r = c->inlen;
 	c->inlen = 0;
-	if ((e = tls_handshake(c, sni)) != SMTP_OK)
+	if ((e = tls_handshake(c, sni, to ? to : &defaults)) != SMTP_OK)
 		return e;
 	c->peer = SSL_get1_peer_certificate(c->ssl);
 	cert_info(c, info);
@@ -220,4 +270,38 @@ smtp_tls_name_matches(const struct smtp_conn *c, const char *name)
 	if (c->peer == NULL || name == NULL || *name == '\0')
 		return false;
 	return X509_check_host(c->peer, name, strlen(name), 0, NULL) == 1;
+}
+
+void
+smtp_tls_chain(const struct smtp_conn *c, struct audit_chain *out)
+{
+	STACK_OF(X509) *chain = c->ssl ? SSL_get_peer_cert_chain(c->ssl) : NULL;
+
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(sk_X509_value(chain, i), &der);
+
+		if (n > 0)
+			audit_chain_add(out, der, (size_t)n);
+		OPENSSL_free(der);
+	}
+}
+
+char *
+smtp_tls_reversed_ciphers(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	STACK_OF(SSL_CIPHER) *sk = ctx ? SSL_CTX_get_ciphers(ctx) : NULL;
+	struct mp_buf b = MP_BUF_INIT;
+
+	for (int i = sk ? sk_SSL_CIPHER_num(sk) - 1 : -1; i >= 0; i--) {
+		const SSL_CIPHER *ci = sk_SSL_CIPHER_value(sk, i);
+
+		/* TLS 1.3 suites are not part of a cipher list. */
+		if (strcmp(SSL_CIPHER_get_version(ci), "TLSv1.3") == 0)
+			continue;
+		audit_list_add(&b, ":", "%s", SSL_CIPHER_get_name(ci));
+	}
+	SSL_CTX_free(ctx);
+	return b.len > 0 ? mp_buf_steal(&b) : xstrdup("DEFAULT");
 }

@@ -191,3 +191,175 @@ mp_start_redis() {
 	echo "harness: redis-server did not start" >&2
 	return 1
 }
+
+# mp_start_redis_in NAME [redis-server options...]: another private
+# redis-server, in $MP_HARNESS_DIR/NAME with its own log, and the options
+# given -> MP_REDIS_PORT, MP_REDIS_PID (stopped with the harness).
+mp_start_redis_in() {
+	local name=$1 dir port pid
+	shift
+	dir="$MP_HARNESS_DIR/$name"
+	mkdir -p "$dir"
+	for _ in 1 2 3 4 5; do
+		port=$(mp_free_port) || return 1
+		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--dir "$dir" --daemonize no "$@" > "$dir/redis.log" 2>&1 &
+		pid=$!
+		MP_HARNESS_PIDS="$MP_HARNESS_PIDS $pid"
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+				MP_REDIS_PORT=$port
+				MP_REDIS_PID=$pid
+				return 0
+			fi
+			sleep 0.1
+		done
+		mp_harness_forget "$pid"
+	done
+	echo "harness: redis-server $name did not start" >&2
+	cat "$dir/redis.log" >&2 2>/dev/null
+	return 1
+}
+
+# mp_start_cluster N: a Redis Cluster of N masters (no replicas) made by
+# redis-cli --cluster create, each with its own bus port (cluster-port)
+# -> MP_CLUSTER_NODES ("127.0.0.1:PORT ..."), MP_CLUSTER_PORTS and
+# MP_CLUSTER_PIDS, in the same order.
+mp_start_cluster() {
+	local n=$1 i bus
+	MP_CLUSTER_NODES="" MP_CLUSTER_PORTS="" MP_CLUSTER_PIDS=""
+	for i in $(seq 1 "$n"); do
+		bus=$(mp_free_port) || return 1
+		mp_start_redis_in "cluster$i" --cluster-enabled yes --cluster-port "$bus" \
+			--cluster-config-file "$MP_HARNESS_DIR/cluster$i/nodes.conf" \
+			--cluster-node-timeout 2000 || return 1
+		MP_CLUSTER_NODES="${MP_CLUSTER_NODES:+$MP_CLUSTER_NODES }127.0.0.1:$MP_REDIS_PORT"
+		MP_CLUSTER_PORTS="${MP_CLUSTER_PORTS:+$MP_CLUSTER_PORTS }$MP_REDIS_PORT"
+		MP_CLUSTER_PIDS="${MP_CLUSTER_PIDS:+$MP_CLUSTER_PIDS }$MP_REDIS_PID"
+	done
+	# shellcheck disable=SC2086
+	redis-cli --cluster create $MP_CLUSTER_NODES --cluster-replicas 0 --cluster-yes \
+		> "$MP_HARNESS_DIR/cluster-create.log" 2>&1 || {
+		echo "harness: redis-cli --cluster create failed:" >&2
+		cat "$MP_HARNESS_DIR/cluster-create.log" >&2
+		return 1
+	}
+	for _ in $(seq 1 100); do
+		for i in $MP_CLUSTER_PORTS; do
+			redis-cli -p "$i" cluster info 2>/dev/null | grep -q '^cluster_state:ok' ||
+				{ sleep 0.1; continue 2; }
+		done
+		return 0
+	done
+	echo "harness: the cluster did not reach cluster_state:ok" >&2
+	return 1
+}
+
+# mp_start_sentinel: a master, one replica and three redis-sentinel
+# processes that watch it as "mp-master" (down after 1 s, quorum 2)
+# -> MP_SENTINELS ("127.0.0.1:PORT,..."), MP_SENTINEL_MASTER_PORT and
+# _PID, MP_SENTINEL_REPLICA_PORT and _PID. Ready when the replica is in
+# sync and every sentinel knows the two others (a failover can happen).
+mp_start_sentinel() {
+	local i port dir pid conf
+	command -v redis-sentinel >/dev/null 2>&1 || {
+		echo "harness: redis-sentinel not found: install the Debian package redis-sentinel" >&2
+		return 1
+	}
+	mp_start_redis_in sentinel-master || return 1
+	MP_SENTINEL_MASTER_PORT=$MP_REDIS_PORT MP_SENTINEL_MASTER_PID=$MP_REDIS_PID
+	mp_start_redis_in sentinel-replica --replicaof 127.0.0.1 "$MP_SENTINEL_MASTER_PORT" || return 1
+	MP_SENTINEL_REPLICA_PORT=$MP_REDIS_PORT MP_SENTINEL_REPLICA_PID=$MP_REDIS_PID
+	MP_SENTINELS=""
+	for i in 1 2 3; do
+		dir="$MP_HARNESS_DIR/sentinel$i"
+		mkdir -p "$dir"
+		port=$(mp_free_port) || return 1
+		conf="$dir/sentinel.conf"
+		printf '%s\n' "port $port" "bind 127.0.0.1" "daemonize no" "dir $dir" \
+			"sentinel monitor mp-master 127.0.0.1 $MP_SENTINEL_MASTER_PORT 2" \
+			"sentinel down-after-milliseconds mp-master 1000" \
+			"sentinel failover-timeout mp-master 10000" > "$conf"
+		redis-sentinel "$conf" > "$dir/sentinel.log" 2>&1 &
+		pid=$!
+		MP_HARNESS_PIDS="$MP_HARNESS_PIDS $pid"
+		MP_SENTINELS="$MP_SENTINELS${MP_SENTINELS:+,}127.0.0.1:$port"
+	done
+	for _ in $(seq 1 300); do
+		redis-cli -p "$MP_SENTINEL_REPLICA_PORT" info replication 2>/dev/null |
+			grep -q '^master_link_status:up' || { sleep 0.1; continue; }
+		for i in $(echo "$MP_SENTINELS" | tr ',' ' '); do
+			redis-cli -p "${i##*:}" sentinel master mp-master 2>/dev/null |
+				grep -A1 -E '^num-(other-sentinels|slaves)$' | grep -cE '^(1|2)$' |
+				grep -q '^2$' || { sleep 0.1; continue 2; }
+		done
+		return 0
+	done
+	echo "harness: the sentinels did not come up" >&2
+	return 1
+}
+
+# mp_milter_load PORT PREFIX N DOMAINS [CONNECTIONS] [RATE]: N messages
+# to a milter on 127.0.0.1:PORT, played as an MTA would
+# (tests/miltertest/rawmilter.py): client 192.0.2.10, MAIL FROM
+# pass@pass.milter.example.net, From d(I mod DOMAINS).example (each its
+# own registrable domain, so their keys spread over a Cluster's slots),
+# or From DOMAINS itself when it is a name; queue id PREFIX followed by I. CONNECTIONS (default 4) at once, several
+# messages each; at most RATE messages a second overall when given.
+# Prints "sent N accepted A refused R" and fails unless every message
+# was answered.
+mp_milter_load() {
+	python3 - "$MP_HARNESS_LIB_DIR/../miltertest" "$@" <<'PY'
+import struct, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from rawmilter import Conn, header
+port, prefix, n = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ndom = int(sys.argv[5]) if sys.argv[5].isdigit() else 0
+fixed = sys.argv[5].encode() if ndom == 0 else None
+conns = int(sys.argv[6]) if len(sys.argv) > 6 else 4
+rate = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
+counts = {"a": 0, "r": 0, "lost": 0}
+lock = threading.Lock()
+t0 = time.time()
+
+def run(k):
+    todo = list(range(k, n, conns))
+    while todo:
+        try:
+            c = Conn("127.0.0.1", port)
+            c.negotiate()
+            c.step("C", b"client.example.org\0" + b"4" + struct.pack(">H", 25) + b"192.0.2.10\0")
+            c.step("H", b"client.example.org\0")
+            while todo:
+                i = todo[0]
+                if rate > 0:
+                    time.sleep(max(0.0, t0 + i / rate - time.time()))
+                c.send("D", b"M" + b"i\0" + (prefix + str(i)).encode() + b"\0")
+                c.step("M", b"<pass@pass.milter.example.net>\0")
+                c.step("R", b"<rcpt@example.net>\0")
+                dom = fixed or b"d%d.example" % (i % ndom)
+                c.step("L", header(b"From", b"<u@" + dom + b">"))
+                c.step("N")
+                r = c.eom()
+                with lock:
+                    counts["a" if r in ("a", "c") else "r"] += 1
+                todo.pop(0)
+            c.close()
+        except Exception as e:
+            with lock:
+                counts["lost"] += 1
+            print("# load: connection %d: %s" % (k, e), file=sys.stderr)
+            if counts["lost"] > 50:
+                return
+            time.sleep(0.2)
+
+ts = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("sent %d accepted %d refused %d" % (n, counts["a"], counts["r"]))
+sys.exit(0 if counts["a"] + counts["r"] == n else 1)
+PY
+}

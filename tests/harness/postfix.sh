@@ -9,7 +9,11 @@
 #   mp_start_postfix MILTER [LINES] -> MP_SMTP_PORT, MP_POSTFIX_DIR, MP_MAILLOG
 #        MILTER: the smtpd_milters value ("inet:127.0.0.1:PORT"); LINES:
 #        extra main.cf lines (later lines win, so they can override).
+#        MP_POSTFIX_LISTEN (default 127.0.0.1): the address smtpd listens
+#        on, "[::1]" for IPv6 (inet_protocols is then all).
 #   mp_postfix_conf NAME=VALUE...   -> changes main.cf and reloads Postfix
+#   mp_postfix_tls CHAIN_FILE       -> STARTTLS with smtpd_tls_chain_files
+#        (the key, then the certificate and its chain), tlsmgr, reload
 #   mp_stop_postfix
 #   mp_start_milter CONF            -> MP_MILTER_PID (foreground, logs to MP_MILTER_LOG)
 #   mp_stop_milter [SIGNAL]
@@ -127,7 +131,8 @@ mp_raise_dgram_qlen() {
 
 # mp_start_postfix MILTER [EXTRA_MAIN_CF_LINES]
 mp_start_postfix() {
-	local milter=$1 extra=${2:-} dir port
+	local milter=$1 extra=${2:-} dir port listen=${MP_POSTFIX_LISTEN:-127.0.0.1} protocols=ipv4
+	[[ $listen == *:* ]] && protocols=all
 	mp_raise_dgram_qlen
 	dir="$MP_HARNESS_DIR/postfix"
 	MP_POSTFIX_DIR=$dir
@@ -151,7 +156,7 @@ local_recipient_maps =
 alias_maps =
 alias_database =
 inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+inet_protocols = $protocols
 mynetworks = 127.0.0.0/8
 relay_domains = example.net example.com example.org
 smtpd_relay_restrictions = reject_unauth_destination
@@ -180,7 +185,7 @@ $extra
 MAINCF
 	# No chroot anywhere: a chroot would need copies of /etc files.
 	cat > "$dir/master.cf" <<MASTERCF
-127.0.0.1:$port inet n - n - - smtpd
+$listen:$port inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -206,7 +211,7 @@ MASTERCF
 	for try in 1 2 3; do
 		if postfix -c "$dir" start > "$MP_HARNESS_DIR/postfix-start.log" 2>&1; then
 			for _ in $(seq 1 100); do
-				if ss -Hlnt 2>/dev/null | awk '{print $4}' | grep -q "127.0.0.1:$port\$"; then
+				if ss -Hlnt 2>/dev/null | awk -v a="$listen:$port" '$4 == a { f = 1 } END { exit !f }'; then
 					export MP_SMTP_PORT MP_POSTFIX_DIR MP_MAILLOG
 					return 0
 				fi
@@ -220,7 +225,7 @@ MASTERCF
 		sleep 1
 		port=$(mp_free_port) || return 1
 		MP_SMTP_PORT=$port
-		sed -i "1s/^127\.0\.0\.1:[0-9]* inet/127.0.0.1:$port inet/" "$dir/master.cf"
+		sed -i "1s/^[^ ]* inet/$listen:$port inet/" "$dir/master.cf"
 	done
 	echo "harness: postfix is not listening on $port" >&2
 	cat "$MP_MAILLOG" >&2 2>/dev/null
@@ -233,6 +238,14 @@ mp_postfix_conf() {
 	# smtpd processes already running keep the old settings until they
 	# exit; the reload makes master replace them. Give it a moment.
 	sleep 1
+}
+
+# mp_postfix_tls CHAIN_FILE: smtpd offers STARTTLS with that key and chain.
+# smtpd answers "454 TLS not available due to local problem" without tlsmgr.
+mp_postfix_tls() {
+	grep -q '^tlsmgr ' "$MP_POSTFIX_DIR/master.cf" ||
+		echo "tlsmgr unix - - n 1000? 1 tlsmgr" >> "$MP_POSTFIX_DIR/master.cf"
+	mp_postfix_conf smtpd_tls_security_level=may "smtpd_tls_chain_files=$1"
 }
 
 mp_stop_postfix() {

@@ -16,6 +16,10 @@ comment):
   default: 502 5.5.2 Error: command not recognized
   starttls: safe | vulnerable             with --cert/--key: STARTTLS does TLS
   ehlo_tls: REPLY                          EHLO reply inside TLS (default: as before)
+  delay: N REGEX                           from the Nth command of a session that
+                                           matches REGEX on, wait before the reply:
+                                           1 s, then twice as long each time (what
+                                           Sendmail does from the 6th VRFY or EXPN)
 
 REGEX is a Python regular expression matched case-insensitively against
 the whole command line. REPLY lines are separated by '|'; \\1 and so on
@@ -38,7 +42,7 @@ import time
 
 def parse_script(path):
     s = {"banner": "220 responder.example.org ESMTP", "rules": [], "default": "502 5.5.2 Error: command not recognized",
-         "starttls": None, "ehlo_tls": None}
+         "starttls": None, "ehlo_tls": None, "delays": []}
     with open(path) as f:
         for raw in f:
             line = raw.rstrip("\n")
@@ -52,6 +56,9 @@ def parse_script(path):
                 if not sep:
                     sys.exit("responder: rule without ' => ': " + line)
                 s["rules"].append((re.compile(rx, re.I), rep))
+            elif key == "delay":
+                n, _, rx = val.partition(" ")
+                s["delays"].append((int(n), re.compile(rx, re.I)))
             elif key in ("banner", "default", "starttls", "ehlo_tls"):
                 s[key] = val
             else:
@@ -82,6 +89,15 @@ class Handler(socketserver.BaseRequestHandler):
         self.buf = b""
         self.conn = self.request
         self.tls = False
+        self.counts = [0] * len(self.server.script["delays"])
+
+    def delay(self, line):
+        """Sendmail's checksmtpattack(): 1 s at the Nth command, then doubling."""
+        for i, (n, rx) in enumerate(self.server.script["delays"]):
+            if rx.fullmatch(line):
+                self.counts[i] += 1
+                if self.counts[i] >= n:
+                    time.sleep(min(2 ** (self.counts[i] - n), 30))
 
     def send(self, reply):
         if reply == "STALL":
@@ -130,6 +146,7 @@ class Handler(socketserver.BaseRequestHandler):
                     if not self.send(s["ehlo_tls"]):
                         return
                     continue
+                self.delay(line)
                 reply = s["default"]
                 for rx, rep in s["rules"]:
                     m = rx.fullmatch(line)
@@ -145,6 +162,9 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The audit opens a dozen sessions at once; with socketserver's
+    # backlog of 5 the kernel drops SYNs and they connect a second late.
+    request_queue_size = 64
 
 
 def main():

@@ -1,9 +1,10 @@
 /*
  * The audit rubric: weights, NOT TESTED out of both sides, caps, letters,
- * and the JSON rendering of the same data.
+ * the JSON rendering of the same data, and the manual page's weight table.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,29 @@ START_TEST(caps)
 }
 END_TEST
 
+/* The caps come from the table: audit_cap gives a FAIL its row's cap and reason. */
+START_TEST(caps_from_table)
+{
+	struct audit_report *r = all(AUDIT_PASS);
+
+	audit_set(r, CHK_DANE_MATCH, AUDIT_FAIL, "TLSA matches nothing");
+	audit_cap(r, CHK_DANE_MATCH);
+	audit_grade(r);
+	ck_assert_str_eq(r->grade, "D");
+	ck_assert_ptr_nonnull(strstr(r->cap_reason, "TLSA"));
+	/* A worse cap wins, whatever the order of the checks. */
+	audit_set(r, CHK_POSTCONF, AUDIT_FAIL, "mynetworks 0.0.0.0/0");
+	audit_cap(r, CHK_POSTCONF);
+	audit_grade(r);
+	ck_assert_str_eq(r->grade, "F");
+	ck_assert_ptr_nonnull(strstr(r->cap_reason, "open relay"));
+	done(r);
+	/* Only the checks whose FAIL can cap have a reason. */
+	for (int i = 0; i < CHK_COUNT; i++)
+		ck_assert((audit_defs[i].cap == CAP_NONE) == (audit_defs[i].cap_why == NULL));
+}
+END_TEST
+
 START_TEST(findings_are_printable)
 {
 	struct audit_report *r = all(AUDIT_PASS);
@@ -198,6 +222,30 @@ START_TEST(ids_unique)
 }
 END_TEST
 
+/* The manual page's weight table is the rubric's: every id with its weight. */
+START_TEST(man_page_lists_weights)
+{
+	FILE *f = fopen(test_path("../man/mailposture-audit.8"), "r");
+	struct mp_buf page = MP_BUF_INIT;
+	char line[512];
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		mp_buf_puts(&page, line);
+	fclose(f);
+	for (int i = 0; i < CHK_COUNT; i++) {
+		char want[80];
+		const char *hit;
+
+		snprintf(want, sizeof(want), "%s %d", audit_defs[i].id, audit_defs[i].weight);
+		hit = strstr(mp_buf_str(&page), want);
+		ck_assert_msg(hit != NULL && (hit[strlen(want)] == ' ' || hit[strlen(want)] == '\n'),
+		    "man/mailposture-audit.8 does not list \"%s\"", want);
+	}
+	mp_buf_free(&page);
+}
+END_TEST
+
 Suite *
 make_suite(void)
 {
@@ -207,9 +255,11 @@ make_suite(void)
 	tcase_add_test(tc, letters);
 	tcase_add_test(tc, weights_and_not_tested);
 	tcase_add_test(tc, caps);
+	tcase_add_test(tc, caps_from_table);
 	tcase_add_test(tc, findings_are_printable);
 	tcase_add_test(tc, json_same_data);
 	tcase_add_test(tc, ids_unique);
+	tcase_add_test(tc, man_page_lists_weights);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -177,6 +177,9 @@ static const struct disclose_case disclose_cases[] = {
 	{ "mail.example.org ESMTP Postfix 2.10.1", true, true },
 	{ "mail.example.org ESMTP Postfix (2.11.3)", true, true },
 	{ "mx.example.org ESMTP Sendmail 5.67.1; ready", true, true },
+	/* Four numbers as an address has, after the software's name (Debian 12). */
+	{ "mx ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Mon, 1 Jan 2024 00:00:00 GMT", true, true },
+	{ "mx ESMTP Sendmail; ready [192.0.2.4]", false, true },
 };
 
 START_TEST(disclosure_table)
@@ -210,6 +213,10 @@ static const struct reply_disclose_case reply_disclose_cases[] = {
 	{ 214, "2.0.0 This is sendmail version 8.15.2 / 2.0.0 Topics: / "
 	    "2.0.0 HELO EHLO MAIL RCPT DATA / 2.0.0 End of HELP info", true },
 	{ 214, "2.0.0 Topics: / 2.0.0 HELO EHLO MAIL RCPT DATA / 2.0.0 End of HELP info", false },
+	{ 214, "2.0.0 This is sendmail version 8.17.1.9 / 2.0.0 Topics:", true },
+	{ 220, "mx.example.org ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; (No UCE/UBE) "
+	    "logging access from: localhost(OK)-localhost [127.0.0.1]", true },
+	{ 250, "mx.example.org Hello localhost [127.0.0.1], pleased to meet you", false },
 	/* Exim's HELP: no status codes, no version. */
 	{ 214, "Commands supported: / AUTH HELO EHLO MAIL RCPT DATA BDAT NOOP QUIT RSET HELP", false },
 	{ 502, "5.5.2 Error: command not recognized", false },              /* Postfix */
