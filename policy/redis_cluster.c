@@ -108,6 +108,16 @@ mp_redis_nodes_single(struct mp_redis_nodes *n, const char *addr)
 	map_replace(n, m, false);
 }
 
+static void
+not_cluster(const char *addr, const redisReply *r, char *err, size_t errlen)
+{
+	struct mp_buf b = MP_BUF_INIT;
+
+	mp_printable(&b, r->str, r->len, MP_SHOW_LINE);
+	snprintf(err, errlen, "redis at %s is not a cluster node: %s", addr, mp_buf_str(&b));
+	mp_buf_free(&b);
+}
+
 /* The map as addr sees it, on a connection of its own. */
 static struct mp_redis_map *
 ask_map(struct mp_redis_nodes *n, const char *addr, char *err, size_t errlen)
@@ -130,8 +140,7 @@ ask_map(struct mp_redis_nodes *n, const char *addr, char *err, size_t errlen)
 	if (r == NULL)
 		snprintf(err, errlen, "redis at %s: %s", addr, c->errstr[0] ? c->errstr : "no reply");
 	else if (r->type == REDIS_REPLY_ERROR)
-		snprintf(err, errlen, "redis at %s is not a cluster node: %.*s", addr,
-		    (int)(r->len < MP_SHOW_LINE ? r->len : MP_SHOW_LINE), r->str);
+		not_cluster(addr, r, err, errlen);
 	else if (slots ? !mp_redis_map_from_slots(m, r, addr, err, errlen) :
 	    !mp_redis_map_from_shards(m, r, addr, err, errlen))
 		;

@@ -53,8 +53,8 @@ reply_addr(const redisReply *host, const redisReply *port, char *addr, size_t ad
 {
 	long long p;
 
-	if (host == NULL || port == NULL || host->type != REDIS_REPLY_STRING || host->len == 0 ||
-	    memchr(host->str, '\0', host->len) != NULL)
+	if (host == NULL || port == NULL || host->type != REDIS_REPLY_STRING ||
+	    !mp_redis_host_ok(host->str, host->len))
 		return false;
 	if (port->type == REDIS_REPLY_INTEGER)
 		p = port->integer;
@@ -196,7 +196,7 @@ switch_of(const struct mp_redis_watch *w, const redisReply *r, char *addr, size_
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    (msg = r->element[2])->type != REDIS_REPLY_STRING || msg->len > 400 ||
 	    sscanf(msg->str, "%255s %63s %7s %63s %7s", name, oldip, oldport, ip, port) != 5 ||
-	    strcmp(name, w->name) != 0)
+	    strcmp(name, w->name) != 0 || !mp_redis_host_ok(ip, strlen(ip)))
 		return false;
 	mp_redis_addr(addr, addrlen, ip, strlen(ip), strtoll(port, NULL, 10));
 	return true;

@@ -23,17 +23,31 @@ struct mp_redis_map {
 
 /* ---- slots ------------------------------------------------------------- */
 
+static uint16_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+/* CRC16-CCITT (XMODEM: polynomial 0x1021, initial value 0), a byte at a time. */
+static void
+crc_build(void)
+{
+	for (unsigned b = 0; b < 256; b++) {
+		uint16_t crc = (uint16_t)(b << 8);
+
+		for (int k = 0; k < 8; k++)
+			crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+		crc_table[b] = crc;
+	}
+}
+
 uint16_t
 mp_redis_crc16(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	uint16_t crc = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		crc ^= (uint16_t)(p[i] << 8);
-		for (int k = 0; k < 8; k++)
-			crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-	}
+	pthread_once(&crc_once, crc_build);
+	for (size_t i = 0; i < len; i++)
+		crc = (uint16_t)(crc << 8) ^ crc_table[((crc >> 8) ^ p[i]) & 0xff];
 	return crc;
 }
 
@@ -121,12 +135,26 @@ mp_redis_redirect_of(const char *err, size_t len, unsigned *slot, char *addr, si
 	sp = memchr(p, ' ', (size_t)(end - p));
 	if (sp == NULL)
 		sp = end;
-	if (sp == p || (size_t)(sp - p) >= addrlen || memchr(p, '\0', (size_t)(sp - p)) != NULL)
+	if ((size_t)(sp - p) >= addrlen || !mp_redis_host_ok(p, (size_t)(sp - p)))
 		return MP_REDIS_ERROR;
 	memcpy(addr, p, (size_t)(sp - p));
 	addr[sp - p] = '\0';
 	*slot = (unsigned)v;
 	return kind;
+}
+
+bool
+mp_redis_host_ok(const char *host, size_t len)
+{
+	if (len == 0 || len > MP_REDIS_ADDR_MAX - 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (!mp_ascii_isalpha(c) && !mp_ascii_isdigit(c) && strchr(".:-_[]", c) == NULL)
+			return false;
+	}
+	return true;
 }
 
 void
@@ -277,8 +305,7 @@ node_addr(const redisReply *host, long long port, const char *asked, char *addr)
 	const char *h = host->str;
 	size_t len = host->len;
 
-	if (port < 1 || port > 65535 || (len == 1 && h[0] == '?') ||
-	    memchr(h, '\0', len) != NULL)
+	if (port < 1 || port > 65535 || (len > 0 && !mp_redis_host_ok(h, len)))
 		return false;
 	if (len == 0) {
 		/* asked is "host:port" or "[v6]:port": its host part. */

@@ -47,6 +47,12 @@ enum mp_redis_redirect mp_redis_redirect_of(const char *err, size_t len, unsigne
 /* "host:port", the host bracketed when it holds a ':' (IPv6). */
 void mp_redis_addr(char *out, size_t outlen, const char *host, size_t hostlen, long long port);
 /*
+ * Whether len bytes can be a host or an address that a server names
+ * (an IP address, a host name): servers' replies go into key routing and
+ * log lines, so anything else is refused.
+ */
+bool mp_redis_host_ok(const char *host, size_t len);
+/*
  * Lists of servers ([redis] sentinels, cluster) are separated by spaces
  * or commas: the next item of p into item ("" at the end, or when it is
  * longer than itemlen), and where the rest begins.

@@ -2,9 +2,10 @@
  * store: the Redis verdict and score cache. See store.h for the contract,
  * store_int.h for its parts and README ("Redis key schema") for the keys.
  *
- * This part: the records, and the bounded queue that the milter's
- * threads submit them to (never blocking, never touching the network)
- * and that the writer thread (store_writer.c) drains.
+ * This part: the records, the bounded queue that the milter's threads
+ * submit them to (never blocking, never touching the network) and that
+ * the writer thread (store_writer.c) drains, and what it keeps until a
+ * replica confirms it.
  */
 #include "config.h"
 
@@ -153,6 +154,76 @@ mp_store_submit_posture(struct mp_store *s, const char *domain, const char *org,
 	mp_strlcpy(it->r.posture_grade, grade ? grade : "", sizeof(it->r.posture_grade));
 	it->r.time = now;
 	return store_enqueue(s, it);
+}
+
+/* ---- kept until a replica confirms them -------------------------------- */
+
+size_t
+store_kept_add(struct mp_store *s, struct item *it)
+{
+	size_t gone = 0;
+
+	if (s->kept == NULL)
+		s->kept = xcalloc(STORE_KEPT_MAX, sizeof(*s->kept));
+	if (s->kept_n == STORE_KEPT_MAX) {
+		free(s->kept[s->kept_head]);
+		s->kept_head = (s->kept_head + 1) % STORE_KEPT_MAX;
+		s->kept_n--;
+		if (s->kept_replay > 0)
+			s->kept_replay--;
+		gone = 1;
+	}
+	s->kept[(s->kept_head + s->kept_n++) % STORE_KEPT_MAX] = it;
+	return gone;
+}
+
+void
+store_kept_confirm(struct mp_store *s)
+{
+	/* What waits to be written again was not written here: it stays. */
+	while (s->kept_n > s->kept_replay) {
+		s->kept_n--;
+		free(s->kept[(s->kept_head + s->kept_n) % STORE_KEPT_MAX]);
+	}
+}
+
+size_t
+store_kept_replay(struct mp_store *s)
+{
+	size_t more = s->kept_n - s->kept_replay;
+
+	s->kept_replay = s->kept_n;
+	return more;
+}
+
+struct item *
+store_kept_next(struct mp_store *s)
+{
+	struct item *it;
+
+	if (s->kept_replay == 0)
+		return NULL;
+	it = s->kept[s->kept_head];
+	s->kept_head = (s->kept_head + 1) % STORE_KEPT_MAX;
+	s->kept_n--;
+	s->kept_replay--;
+	return it;
+}
+
+size_t
+store_kept_free(struct mp_store *s)
+{
+	size_t replay = s->kept_replay;
+
+	while (s->kept_n > 0) {
+		free(s->kept[s->kept_head]);
+		s->kept_head = (s->kept_head + 1) % STORE_KEPT_MAX;
+		s->kept_n--;
+	}
+	s->kept_replay = 0;
+	free(s->kept);
+	s->kept = NULL;
+	return replay;
 }
 
 bool

@@ -18,17 +18,23 @@
  *	mp_store_free(&st);                              // drains for up to timeout
  *
  * The writer sends one EVALSHA per message (the script, store.lua,
- * updates every key of the message atomically) and pipelines whatever
- * is queued: a batch of up to MP_STORE_BATCH messages costs one network
- * round trip. It reconnects with exponential backoff after any error
- * and, on every new connection, redoes AUTH, SELECT and SCRIPT LOAD. A
- * write interrupted by a connection error is retried after the
- * reconnect: the script is idempotent per (host, queue id).
+ * updates every key of the message atomically, all in its {org} slot)
+ * and pipelines whatever is queued: a batch of up to MP_STORE_BATCH
+ * messages costs one network round trip. It reconnects with exponential
+ * backoff after any error and, on every new connection, redoes AUTH,
+ * SELECT and SCRIPT LOAD. A write interrupted by a connection error is
+ * retried after the reconnect: the script is idempotent per (host,
+ * queue id). The deployment is one server ([redis] address), the master
+ * Sentinel names (sentinels, master_name: failovers followed, batches
+ * confirmed by a replica with WAIT), or a Cluster (cluster: slot map,
+ * MOVED, ASK, TRYAGAIN; the installation's counters split per slot).
  *
- * Reading (the milter's posture cache): mp_store_get_posture() uses a
- * second connection, guarded by a mutex, with a short timeout; safe to
- * call from any thread. The report tool connects with
- * mp_store_connect() and builds key names with mp_store_key_*().
+ * Posture sharing: the milter's posture cache (redis_pcache.h) publishes
+ * its scores and takes the others' through the writer thread
+ * (mp_store_share_posture, mp_store_share_sink). mp_store_get_posture()
+ * reads one score synchronously, for tools. The report tool routes by
+ * key through mp_store_locate() and builds key names with
+ * mp_store_key_*().
  *
  * The key schema is documented in README ("Redis key schema").
  */

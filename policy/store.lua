@@ -1,6 +1,7 @@
 -- The store's script (policy/store): one call per message, every key in
--- KEYS (so that on a Cluster the per-domain keys, which share the {org}
--- hash tag, are declared; see README for the keys without a tag).
+-- KEYS, all in one slot on a Cluster: the per-domain keys share the
+-- {org} hash tag, and the installation's keys (6 to 10) are then the
+-- share of that slot's group (store.h, mp_store_key_in_group).
 --
 -- The build compiles this file into the library as a string, without
 -- its whole-line comments and blank lines: they can change without
@@ -131,9 +132,11 @@ end
 -- the day. The last two KEYS are the rows and meta hashes (they carry
 -- the {org} tag); ARGV ROW and "PID POLICY" come just before. A new row
 -- past MAX distinct rows is not kept: the message is counted in the
--- meta's "overflow", and the report says how many it leaves out. A
--- message of a known row costs one call; the keys' TTLs are set when
--- they are created (each key is one day's).
+-- meta's "overflow", and the report says how many it leaves out; its
+-- policy text is not kept either, so that a sender who changes his
+-- record cannot grow the meta hash past MAX. A message of a known row
+-- costs one call; the keys' TTLs are set when they are created (each
+-- key is one day's).
 local rctl = ARGV[#ARGV]
 if string.sub(rctl, 1, 7) == 'report ' then
   local rmax, rttl = string.match(rctl, '^report (%d+) (%d+)$')
@@ -148,16 +151,16 @@ if string.sub(rctl, 1, 7) == 'report ' then
         redis.log(redis.LOG_WARNING, 'mailposture: ' .. rows .. ' has ' .. rmax ..
           ' rows (max_rows): messages of new rows are counted as overflow')
       end
-    elseif nrows == 1 then
-      redis.call('EXPIRE', rows, rttl)
-    end
-    if redis.call('HSETNX', meta, 'policy:' .. pid, string.sub(rpol, 10)) == 1 then
-      redis.call('EXPIRE', meta, rttl)
+    else
+      if nrows == 1 then redis.call('EXPIRE', rows, rttl) end
+      if redis.call('HSETNX', meta, 'policy:' .. pid, string.sub(rpol, 10)) == 1 then
+        redis.call('EXPIRE', meta, rttl)
+      end
     end
   end
 end
 
--- The keys of the whole installation (no hash tag).
+-- The keys of the whole installation (one per slot group on a Cluster).
 redis.call('HINCRBY', KEYS[7], outcome, 1)
 if redis.call('ZINCRBY', KEYS[8], 1, domain) == '1' then
   redis.call('EXPIRE', KEYS[7], ttl_day)

@@ -186,16 +186,6 @@ mp_store_options_check(const struct mp_store_options *o, char *err, size_t errle
 	return true;
 }
 
-const char *
-store_where(const struct mp_store_options *o)
-{
-	if (o->cluster[0] != '\0')
-		return "the cluster";
-	if (o->sentinels[0] != '\0')
-		return o->master_name;
-	return o->address;
-}
-
 unsigned
 store_backoff_next(const struct mp_store_options *o, unsigned prev)
 {

@@ -78,7 +78,10 @@ struct mp_store {
 	char poll_after[48];        /* stream id: the next poll reads what follows */
 	unsigned long long poll_at_ms;  /* when the next poll is due */
 	bool poll_out;              /* a poll is held by the writer */
-	uint64_t moved_unlogged, asked_unlogged;   /* redirections since the last log line */
+	uint64_t moved_unlogged, asked_unlogged, tryagain_unlogged;   /* since the last log line */
+	struct item **kept;         /* written, no replica's confirmation yet (store.c) */
+	size_t kept_head, kept_n;
+	size_t kept_replay;         /* the first kept_replay of them: to write again */
 	time_t redirect_logged_at;
 
 	/* posture sharing */
@@ -107,6 +110,24 @@ void store_drops_log_locked(struct mp_store *s, bool force);
 /* *ts = the CLOCK_REALTIME time ms from now, for pthread timed waits. */
 void store_deadline(struct timespec *ts, unsigned ms);
 
+/*
+ * Behind Sentinel, what the writer wrote and no replica has confirmed
+ * yet (writer thread only). A WAIT that a replica answers confirms all
+ * of it; after a failover all of it is written again, oldest first. At
+ * most STORE_KEPT_MAX items: when full, the oldest is let go.
+ */
+#define STORE_KEPT_MAX (4 * MP_STORE_BATCH)
+/* Keeps it; returns 1 when the oldest had to go unconfirmed, else 0. */
+size_t store_kept_add(struct mp_store *s, struct item *it);
+/* A replica has everything written so far on this connection. */
+void store_kept_confirm(struct mp_store *s);
+/* The connection is lost: all that is kept is to be written again; how many. */
+size_t store_kept_replay(struct mp_store *s);
+/* The next item to write again, or NULL. */
+struct item *store_kept_next(struct mp_store *s);
+/* At exit: frees them all; returns how many were still to be written again. */
+size_t store_kept_free(struct mp_store *s);
+
 /* ---- store_conn.c: connections ---- */
 
 /* Room for store_reply_text(): an error reply of MP_SHOW_LINE bytes and the cut mark. */
@@ -123,8 +144,6 @@ bool store_setup_cmd(redisContext *c, const char *addr, const char *what, int ar
     const char **argv, const size_t *argvlen, redisReply **reply_r, char *err, size_t errlen);
 /* The reconnect delay after prev ms (0: the first failure). */
 unsigned store_backoff_next(const struct mp_store_options *o, unsigned prev);
-/* What o connects to, for log lines: the address, the master name or "cluster". */
-const char *store_where(const struct mp_store_options *o);
 
 /* ---- store_schema.c: one command per item ---- */
 
@@ -140,6 +159,7 @@ struct store_evalargs {
 	size_t argvlen[40];
 	int argc;
 	const char *route;
+	int slot;                   /* route's slot when known, else -1 */
 };
 
 /* The EVALSHA of the script (SHA1 sha) that stores a message or a

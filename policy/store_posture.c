@@ -78,6 +78,7 @@ store_share_args(struct mp_store *s, const struct item *it, struct store_evalarg
 	a->argc = 0;
 	store_key_postures(&s->o, a->keys[0]);
 	a->route = a->keys[0];
+	a->slot = -1;
 	snprintf(a->score, sizeof(a->score), "%d", it->r.posture_score);
 	snprintf(a->now, sizeof(a->now), "%lld", (long long)it->r.time);
 	snprintf(a->cap, sizeof(a->cap), "%d", POLL_COUNT);

@@ -49,6 +49,17 @@ mp_store_report_pid(const char *text, size_t len, char pid[MP_REPORT_PID_LEN + 1
 	    mp_store_report_hash(text, len, MP_REPORT_HASH_INIT));
 }
 
+bool
+mp_store_report_pid_ok(const char *s, size_t len)
+{
+	if (len != MP_REPORT_PID_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 static bool
 word_byte_ok(unsigned char ch)
 {
@@ -129,12 +140,15 @@ dkim_rank(const struct mp_store_record *r, const struct mp_store_dkim *k)
 static void
 row_dkim(const struct mp_store_record *r, struct mp_buf *out)
 {
-	for (int rank = 0; rank <= 3; rank++) {
-		for (size_t i = 0; i < r->ndkim && i < MP_DKIM_MAX; i++) {
+	size_t n = 0;
+
+	for (int rank = 0; rank <= 3 && n < MP_REPORT_DKIM_MAX; rank++) {
+		for (size_t i = 0; i < r->ndkim && i < MP_DKIM_MAX && n < MP_REPORT_DKIM_MAX; i++) {
 			const struct mp_store_dkim *k = &r->dkim[i];
 
 			if (dkim_rank(r, k) != rank)
 				continue;
+			n++;
 			put_domain(out, k->domain, r->from_domain);
 			put_word(out, k->selector);
 			put_word(out, mp_dkim_result_str(k->result));

@@ -15,7 +15,8 @@
  * published (a record changed during the day gives a second PID, and a
  * second report). ROW is the RFC 9990 record without its count, in the
  * encoding below; a new ROW past [report] max_rows distinct rows is not
- * kept but counted in "overflow".
+ * kept but counted in "overflow" (and a policy text with no row kept is
+ * not kept either).
  */
 #ifndef MP_STORE_REPORT_H
 #define MP_STORE_REPORT_H
@@ -31,6 +32,10 @@
 
 #define MP_REPORT_MAX_ROWS 10000    /* [report] max_rows default */
 #define MP_REPORT_PID_LEN 8         /* hex digits of a policy id */
+/* Signatures a row keeps, the first in RFC 9990's order: a sender who
+ * signs each message many times over with changing selectors must not
+ * grow every row (and the report) by each of them. */
+#define MP_REPORT_DKIM_MAX 4
 /* Seconds a day's rows are kept (or [redis] ttl_day when shorter): its
  * reports go out the next day and are tried again for two more. */
 #define MP_REPORT_TTL 604800
@@ -79,7 +84,8 @@ bool mp_store_report_args(const struct mp_store_options *o, const struct mp_stor
  * quarantine, reject), REASONS "-" or letters: l (local policy: the
  * disposition applied differs from the one DMARC asked for), t (t=y
  * lowered it). Signatures come strict-aligned passes first, then
- * relaxed-aligned passes, other passes, the rest (RFC 9990 2.1.2).
+ * relaxed-aligned passes, other passes, the rest (RFC 9990 2.1.2), at
+ * most MP_REPORT_DKIM_MAX of them.
  * ENVELOPE_FROM, SPF_DOMAIN and a DKIM_DOMAIN equal to HEADER_FROM are
  * written "=": rows are most of the report keys' memory.
  */
@@ -117,8 +123,12 @@ struct mp_report_policy {
 void mp_store_report_policy(const struct mp_store_report *rep, struct mp_buf *out);
 bool mp_store_report_policy_parse(const char *text, struct mp_report_policy *out);
 void mp_store_report_pid(const char *text, size_t len, char pid[MP_REPORT_PID_LEN + 1]);
+/* Whether s[0..len) is a PID as the writer makes it: the reader trusts
+ * nothing else that it finds in Redis to name a policy. */
+bool mp_store_report_pid_ok(const char *s, size_t len);
 
-/* FNV-1a, 32 bits: the policy id and the report id's parts. */
+/* FNV-1a, 32 bits: the policy id, and where no one gains by a collision
+ * (a Message-ID's part, a hash table's bucket). */
 unsigned long mp_store_report_hash(const void *p, size_t len, unsigned long h);
 #define MP_REPORT_HASH_INIT 2166136261UL
 

@@ -225,27 +225,52 @@ mp_store_groups(const struct mp_store_options *o)
 	return o->cluster[0] != '\0' ? MP_REDIS_SLOTS : 1;
 }
 
+/* The length of "prefix kind" when key counts the installation, else 0. */
+static size_t
+grouped_len(const struct mp_store_options *o, const char *key)
+{
+	size_t plen = strlen(o->key_prefix);
+
+	if (strncmp(key, o->key_prefix, plen) != 0)
+		return 0;
+	for (size_t i = 0; i < MP_ARRAY_SIZE(grouped_kinds); i++) {
+		size_t n = strlen(grouped_kinds[i]);
+
+		if (strncmp(key + plen, grouped_kinds[i], n) == 0 &&
+		    (key[plen + n] == ':' || key[plen + n] == '\0'))
+			return plen + n;
+	}
+	return 0;
+}
+
+/* Puts ":{tag}" after the first at bytes of key (MP_STORE_KEY_MAX), in place. */
+static void
+insert_tag(char *key, size_t at, const char *tag)
+{
+	size_t tlen = strlen(tag) + 3, len = strlen(key);
+
+	if (len + tlen >= MP_STORE_KEY_MAX)
+		len = MP_STORE_KEY_MAX - 1 - tlen;
+	memmove(key + at + tlen, key + at, len - at);
+	key[len + tlen] = '\0';
+	key[at] = ':';
+	key[at + 1] = '{';
+	memcpy(key + at + 2, tag, tlen - 3);
+	key[at + tlen - 1] = '}';
+}
+
 bool
 mp_store_key_in_group(const struct mp_store_options *o, const char *key, unsigned group,
     char *out)
 {
-	size_t plen = strlen(o->key_prefix), klen = 0;
 	char tag[MP_REDIS_TAG_MAX];
-	const char *kind = key + plen;
+	size_t at = grouped_len(o, key);
 
-	if (strncmp(key, o->key_prefix, plen) != 0)
-		return false;
-	for (size_t i = 0; i < MP_ARRAY_SIZE(grouped_kinds) && klen == 0; i++) {
-		size_t n = strlen(grouped_kinds[i]);
-
-		if (strncmp(kind, grouped_kinds[i], n) == 0 && (kind[n] == ':' || kind[n] == '\0'))
-			klen = n;
-	}
-	if (klen == 0)
+	if (at == 0)
 		return false;
 	mp_redis_slot_tag(group, tag);
-	snprintf(out, MP_STORE_KEY_MAX, "%.*s:{%s}%s", (int)(plen + klen), key, tag,
-	    kind + klen);
+	mp_strlcpy(out, key, MP_STORE_KEY_MAX);
+	insert_tag(out, at, tag);
 	return true;
 }
 
@@ -253,15 +278,17 @@ mp_store_key_in_group(const struct mp_store_options *o, const char *key, unsigne
 static void
 group_keys(const struct mp_store_options *o, struct store_evalargs *a, int from, int to)
 {
-	char in[MP_STORE_KEY_MAX];
-	unsigned slot;
+	char tag[MP_REDIS_TAG_MAX];
 
 	if (mp_store_groups(o) == 1)
 		return;
-	slot = mp_redis_key_slot(a->keys[0], strlen(a->keys[0]));
+	a->slot = (int)mp_redis_key_slot(a->keys[0], strlen(a->keys[0]));
+	mp_redis_slot_tag((unsigned)a->slot, tag);
 	for (int i = from; i < to; i++) {
-		mp_strlcpy(in, a->keys[i], sizeof(in));
-		mp_store_key_in_group(o, in, slot, a->keys[i]);
+		size_t at = grouped_len(o, a->keys[i]);
+
+		if (at > 0)
+			insert_tag(a->keys[i], at, tag);
 	}
 }
 
@@ -494,6 +521,7 @@ store_eval_args(const struct mp_store_options *o, const char *sha, const struct 
 	arg(a, sha);
 	/* Every key sits in the slot of the first: {org}. */
 	a->route = a->keys[0];
+	a->slot = -1;
 	if (it->kind == ITEM_POSTURE)
 		eval_posture(o, r, domain, org, a);
 	else

@@ -20,11 +20,11 @@
  *
  * Sentinel: a +switch-master for our master name drops the connection
  * like an error would. Replication is asynchronous, so with
- * replica_wait each batch ends with WAIT 1: an item the script counted
- * is KEPT until a WAIT says a replica has it, and one the connection
- * lost before that is replayed on the new master (SET NX in the script
- * counts it once). A WAIT that times out lets its batch go, counted as
- * unconfirmed.
+ * replica_wait each batch ends with WAIT 1, and an item the script
+ * counted is kept (store_kept_*) until a WAIT says a replica has it:
+ * after a failover what is kept is written again on the new master (SET
+ * NX in the script counts it once). When a WAIT times out (no replica),
+ * the next batches go without one for a while, their items kept too.
  *
  * held[] lists the items the writer owns, in the order they were (or
  * will be) sent, so that each node's replies match its SENT items in
@@ -45,7 +45,7 @@
 #define WAIT_RETRY_MS 10000         /* no replica confirmed: batches go without WAIT this long */
 #define RELOAD_MAX 16               /* nodes asking for the script in one pass */
 
-enum slot_state { SLOT_WAIT, SLOT_SENT, SLOT_KEPT, SLOT_DONE };
+enum slot_state { SLOT_WAIT, SLOT_SENT, SLOT_DONE };
 
 struct slot {
 	struct item *it;
@@ -72,7 +72,7 @@ struct writer {
 
 /* What the replies of one writer_read() counted, added to the stats at once. */
 struct read_counts {
-	uint64_t written, dup, failed, cmds, retries, moved, asked, unconfirmed;
+	uint64_t written, dup, failed, cmds, retries, moved, asked, tryagain, unconfirmed;
 };
 
 /* Logs an error unless the same one was logged within the interval. */
@@ -262,7 +262,12 @@ writer_append_one(struct mp_store *s, struct writer *w, struct slot *sl)
 	char err[512];
 
 	writer_args(s, w, sl->it);
-	node = sl->asking ? sl->node : mp_redis_nodes_of_key(s->wn, a->route, strlen(a->route));
+	if (sl->asking)
+		node = sl->node;
+	else if (a->slot >= 0)
+		node = mp_redis_nodes_of_slot(s->wn, (unsigned)a->slot);
+	else
+		node = mp_redis_nodes_of_key(s->wn, a->route, strlen(a->route));
 	/* A slot no master serves: the cluster is changing, ask it again later. */
 	if (node == MP_REDIS_NO_NODE)
 		w->relocate = true;
@@ -283,9 +288,13 @@ writer_append_one(struct mp_store *s, struct writer *w, struct slot *sl)
 	return true;
 }
 
-/* Appends every WAIT item as one batch (and its WAIT); false on a connection error. */
+/*
+ * Appends every WAIT item as one batch (and its WAIT); false on a
+ * connection error. *nmsg_r: the verdicts among them (the others publish
+ * or read postures).
+ */
 static bool
-writer_append(struct mp_store *s, struct writer *w)
+writer_append(struct mp_store *s, struct writer *w, size_t *nmsg_r)
 {
 	char ms[16];
 	size_t n = 0;
@@ -296,26 +305,18 @@ writer_append(struct mp_store *s, struct writer *w)
 			continue;
 		if (!writer_append_one(s, w, &w->held[i]))
 			return false;
+		*nmsg_r += w->held[i].it->kind == ITEM_MESSAGE;
 		n++;
 	}
 	/* Sentinel's master is the one node: the WAIT follows the batch there. */
 	if (n > 0 && s->o.sentinels[0] != '\0' && s->o.replica_wait_ms > 0 &&
-	    mp_now_ms() >= w->wait_off_until) {
+	    mp_now_ms() >= w->wait_off_until && w->nwaits < MP_ARRAY_SIZE(w->waits)) {
 		snprintf(ms, sizeof(ms), "%u", s->o.replica_wait_ms);
 		if (redisAppendCommand(mp_redis_nodes_peek(s->wn, 0), "WAIT 1 %s", ms) != REDIS_OK)
 			return false;
 		w->waits[w->nwaits++] = w->batch;
 	}
 	return true;
-}
-
-static bool
-writer_batch_waits(const struct writer *w, unsigned batch)
-{
-	for (size_t i = 0; i < w->nwaits; i++)
-		if (w->waits[i] == batch)
-			return true;
-	return false;
 }
 
 /* NOSCRIPT from node: resend the item once, after a SCRIPT LOAD there. */
@@ -364,6 +365,7 @@ writer_redirect(struct mp_store *s, struct writer *w, struct slot *sl, const red
 	case MP_REDIS_TRYAGAIN:
 		w->pause = true;
 		n->retries++;
+		n->tryagain++;
 		break;
 	case MP_REDIS_CLUSTERDOWN:
 		w->relocate = true;
@@ -382,9 +384,10 @@ writer_redirect(struct mp_store *s, struct writer *w, struct slot *sl, const red
 	return true;
 }
 
-/* A script's answer: counted once, even when a failover made it a replay. */
+/* A script's answer: counted once, even when a failover made it a
+ * replay; kept for a replica's confirmation behind Sentinel. */
 static void
-writer_counted(struct writer *w, struct slot *sl, const redisReply *r, struct read_counts *n)
+writer_counted(struct mp_store *s, struct slot *sl, const redisReply *r, struct read_counts *n)
 {
 	if (!sl->it->counted) {
 		if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
@@ -393,7 +396,11 @@ writer_counted(struct writer *w, struct slot *sl, const redisReply *r, struct re
 			n->written++;
 		sl->it->counted = true;
 	}
-	sl->state = writer_batch_waits(w, sl->batch) ? SLOT_KEPT : SLOT_DONE;
+	if (s->o.sentinels[0] != '\0' && s->o.replica_wait_ms > 0) {
+		n->unconfirmed += store_kept_add(s, sl->it);
+		sl->it = NULL;
+	}
+	sl->state = SLOT_DONE;
 }
 
 /* Judges the reply to one SENT item. */
@@ -419,7 +426,7 @@ writer_reply(struct mp_store *s, struct writer *w, struct slot *sl, const redisR
 			store_poll_reply(s, NULL);
 		sl->state = SLOT_DONE;
 	} else if (script) {
-		writer_counted(w, sl, r, n);
+		writer_counted(s, sl, r, n);
 	} else {
 		if (sl->it->kind == ITEM_POLL)
 			store_poll_reply(s, r);
@@ -427,24 +434,19 @@ writer_reply(struct mp_store *s, struct writer *w, struct slot *sl, const redisR
 	}
 }
 
-/* The WAIT of a batch: its KEPT items are done, confirmed by a replica or not. */
+/* The WAIT after a batch: a replica has all that was written before it, or not yet. */
 static void
-writer_waited(struct mp_store *s, struct writer *w, const redisReply *r, struct read_counts *n)
+writer_waited(struct mp_store *s, struct writer *w, const redisReply *r)
 {
-	uint64_t kept = 0;
 	char err[256];
 
-	for (size_t i = 0; i < w->nheld; i++) {
-		if (w->held[i].state == SLOT_KEPT) {
-			w->held[i].state = SLOT_DONE;
-			kept++;
-		}
-	}
-	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
+		store_kept_confirm(s);
 		return;
-	n->unconfirmed += kept;
+	}
 	/* No replica (the old master is gone): waiting on every batch would
-	 * only slow the writes down. Ask again later. */
+	 * only slow the writes down. Ask again later; what is written
+	 * meanwhile is kept. */
 	w->wait_off_until = mp_now_ms() + WAIT_RETRY_MS;
 	snprintf(err, sizeof(err), "redis: no replica confirmed a batch within replica_wait "
 	    "(%u ms): a failover now could lose writes", s->o.replica_wait_ms);
@@ -496,7 +498,7 @@ writer_read_batch(struct mp_store *s, struct writer *w, unsigned b, struct read_
 		writer_conn_error(s, 0, "connection lost");
 		return false;
 	}
-	writer_waited(s, w, r, n);
+	writer_waited(s, w, r);
 	freeReplyObject(r);
 	w->waits[0] = w->waits[1];
 	w->nwaits--;
@@ -509,13 +511,13 @@ writer_redirects_log(struct mp_store *s, bool force)
 {
 	time_t now = time(NULL);
 
-	if (s->moved_unlogged + s->asked_unlogged == 0 ||
+	if (s->moved_unlogged + s->asked_unlogged + s->tryagain_unlogged == 0 ||
 	    (!force && now - s->redirect_logged_at < (time_t)s->o.drop_log_interval_s))
 		return;
 	mp_log(LOG_NOTICE, "redis: cluster slots moving: %llu MOVED and %llu ASK replies "
-	    "followed", (unsigned long long)s->moved_unlogged,
-	    (unsigned long long)s->asked_unlogged);
-	s->moved_unlogged = s->asked_unlogged = 0;
+	    "followed, %llu TRYAGAIN", (unsigned long long)s->moved_unlogged,
+	    (unsigned long long)s->asked_unlogged, (unsigned long long)s->tryagain_unlogged);
+	s->moved_unlogged = s->asked_unlogged = s->tryagain_unlogged = 0;
 	s->redirect_logged_at = now;
 }
 
@@ -538,6 +540,7 @@ writer_count(struct mp_store *s, const struct read_counts *n)
 	mp_metrics_add(MP_M_REDIS_FAILED, n->failed);
 	s->moved_unlogged += n->moved;
 	s->asked_unlogged += n->asked;
+	s->tryagain_unlogged += n->tryagain;
 	writer_redirects_log(s, false);
 }
 
@@ -564,18 +567,16 @@ writer_read(struct mp_store *s, struct writer *w, unsigned upto)
 static void
 writer_lost(struct mp_store *s, struct writer *w)
 {
-	uint64_t resend = 0, replay = 0;
+	uint64_t resend = 0, replay = store_kept_replay(s);
 
 	writer_disconnect(s);
 	for (size_t i = 0; i < w->nheld; i++) {
 		struct slot *sl = &w->held[i];
 
-		if (sl->state == SLOT_SENT)
+		if (sl->state == SLOT_SENT) {
 			resend++;
-		else if (sl->state == SLOT_KEPT)
-			replay++;
-		if (sl->state == SLOT_SENT || sl->state == SLOT_KEPT)
 			sl->state = SLOT_WAIT;
+		}
 		sl->asked = sl->asking = false;
 	}
 	w->nwaits = 0;
@@ -600,9 +601,7 @@ writer_release(struct mp_store *s, struct writer *w, bool give_up)
 		struct slot *sl = &w->held[i];
 
 		if (sl->state == SLOT_DONE || give_up) {
-			/* KEPT items are written, only not confirmed. */
-			if (sl->state != SLOT_DONE && sl->state != SLOT_KEPT &&
-			    sl->it->kind != ITEM_POLL) {
+			if (sl->state != SLOT_DONE && sl->it->kind != ITEM_POLL) {
 				s->st.dropped_shutdown++;
 				s->drops_unlogged++;
 				mp_metrics_inc(MP_M_REDIS_DROP_SHUTDOWN);
@@ -613,8 +612,10 @@ writer_release(struct mp_store *s, struct writer *w, bool give_up)
 		}
 	}
 	w->nheld = k;
-	/* A poll of the others' postures is the writer's own: no flush waits for it. */
-	s->inflight = k - (k > 0 && s->poll_out);
+	/* A poll of the others' postures is the writer's own: no flush
+	 * waits for it. What waits to be written again after a failover is
+	 * in flight. */
+	s->inflight = k - (k > 0 && s->poll_out) + s->kept_replay;
 	/* What the ring still holds now, mp_store_free drops after we end. */
 	mp_metrics_add(MP_M_REDIS_DROP_SHUTDOWN, give_up ? s->count : 0);
 	if (s->count == 0 && s->inflight == 0)
@@ -661,29 +662,36 @@ writer_queue_has_work(struct mp_store *s)
 	return work;
 }
 
-/* Moves queued items into held[] up to a batch of WAIT items; the
- * writer's poll first when one is due. Under s->mu. */
+/*
+ * Moves items into held[] up to a batch of WAIT items: the writer's
+ * poll when one is due, then what a failover may have lost, then the
+ * queue. Under s->mu.
+ */
 static size_t
 writer_take_locked(struct mp_store *s, struct writer *w)
 {
 	size_t nwait = 0;
-	struct item *poll;
+	struct item *it;
 
 	for (size_t i = 0; i < w->nheld; i++)
 		nwait += w->held[i].state == SLOT_WAIT;
-	if (w->nheld < MP_ARRAY_SIZE(w->held) && (poll = store_poll_item(s)) != NULL) {
-		w->held[w->nheld++] = (struct slot){ .it = poll, .state = SLOT_WAIT };
+	if (w->nheld < MP_ARRAY_SIZE(w->held) && (it = store_poll_item(s)) != NULL) {
+		w->held[w->nheld++] = (struct slot){ .it = it, .state = SLOT_WAIT };
 		nwait++;
 	}
-	while (!s->stop && s->count > 0 && nwait < MP_STORE_BATCH &&
-	    w->nheld < MP_ARRAY_SIZE(w->held)) {
-		w->held[w->nheld++] = (struct slot){ .it = s->ring[s->head], .state = SLOT_WAIT };
+	while (!s->stop && nwait < MP_STORE_BATCH && w->nheld < MP_ARRAY_SIZE(w->held)) {
+		if ((it = store_kept_next(s)) == NULL) {
+			if (s->count == 0)
+				break;
+			it = s->ring[s->head];
+			s->ring[s->head] = NULL;
+			s->head = (s->head + 1) % s->cap;
+			s->count--;
+		}
+		w->held[w->nheld++] = (struct slot){ .it = it, .state = SLOT_WAIT };
 		nwait++;
-		s->ring[s->head] = NULL;
-		s->head = (s->head + 1) % s->cap;
-		s->count--;
 	}
-	s->inflight = w->nheld - (w->nheld > 0 && s->poll_out);
+	s->inflight = w->nheld - (w->nheld > 0 && s->poll_out) + s->kept_replay;
 	return nwait;
 }
 
@@ -698,7 +706,7 @@ writer_take(struct mp_store *s, struct writer *w, size_t *nwait_r)
 
 	pthread_mutex_lock(&s->mu);
 	/* Wait only when nothing is in flight: replies to read are work. */
-	if (s->count == 0 && w->nheld == 0 && !s->stop) {
+	if (s->count == 0 && w->nheld == 0 && s->kept_replay == 0 && !s->stop) {
 		struct timespec ts;
 
 		store_deadline(&ts, 1000);
@@ -736,10 +744,11 @@ static bool
 writer_pass(struct mp_store *s, struct writer *w, size_t nwait)
 {
 	unsigned older = w->batch;
+	size_t nmsg = 0;
 
-	if (nwait > 0 && !writer_append(s, w))
+	if (nwait > 0 && !writer_append(s, w, &nmsg))
 		return false;
-	mp_metrics_redis_batch(nwait);
+	mp_metrics_redis_batch(nmsg);
 	if (older == 0 || !writer_has_sent(w, older)) {
 		/* Nothing older to read: send this batch now and come back
 		 * with the next one. */
@@ -808,7 +817,7 @@ store_writer_main(void *arg)
 {
 	struct mp_store *s = arg;
 	struct writer *w = xcalloc(1, sizeof(*w));
-	size_t nwait;
+	size_t nwait, replay;
 
 	w->a = xcalloc(1, sizeof(*w->a));
 	while (!writer_take(s, w, &nwait)) {
@@ -816,6 +825,12 @@ store_writer_main(void *arg)
 			break;
 	}
 	writer_release(s, w, true);
+	replay = store_kept_free(s);
+	pthread_mutex_lock(&s->mu);
+	s->st.dropped_shutdown += replay;
+	s->drops_unlogged += replay;
+	pthread_mutex_unlock(&s->mu);
+	mp_metrics_add(MP_M_REDIS_DROP_SHUTDOWN, replay);
 	writer_redirects_log(s, true);
 	mp_buf_free(&w->a->json);
 	free(w->a);

@@ -32,6 +32,11 @@
 #define SCAN_COUNT "1000"
 #define FETCH_BATCH 256     /* keys whose hashes are read in one round trip */
 #define LOOKUP_MS 10000     /* one destination check's DNS, at most */
+/* The DNS time one --send run may wait in all: the nightly run ends
+ * whatever a sender's name servers do, and the reports it could not
+ * look at go out on the next run (RETRY_DAYS). */
+#define DNS_BUDGET_MS (10 * 60 * 1000ULL)
+#define MARK_DONE "done"    /* the marker field of a report done whole: no address */
 
 struct agg_args {
 	const char *conf_path, *redis_addr, *out_dir;
@@ -55,8 +60,9 @@ struct item {
 struct items {
 	struct item *v;
 	size_t n, cap;
-	char **str;                     /* every string the items point to */
-	size_t nstr, capstr;
+	void **own;                     /* every string and rows block they point to */
+	size_t nown, capown;
+	size_t malformed;               /* fields skipped: no well-formed policy id */
 };
 
 /* One run: the options, Redis, and what was done. */
@@ -65,6 +71,7 @@ struct run {
 	struct agg_conf c;
 	struct rq q;
 	struct agg_lookup lk;
+	struct agg_dns *dns;            /* --send: lk, each name once, within a budget */
 	struct agg_marks mk;
 	struct mp_evaluator *ev;        /* --send: the resolver and DMARC's walk */
 	unsigned reports, written, skipped;
@@ -216,14 +223,21 @@ setup(struct run *run, struct mp_conf **conf_r)
 
 /* ---- reading the rows --------------------------------------------------------- */
 
+/* p, freed with the items. */
+static void *
+own(struct items *it, void *p)
+{
+	if (it->nown == it->capown) {
+		it->capown = it->capown ? 2 * it->capown : 256;
+		it->own = xreallocarray(it->own, it->capown, sizeof(*it->own));
+	}
+	return it->own[it->nown++] = p;
+}
+
 static char *
 keep(struct items *it, const char *s, size_t len)
 {
-	if (it->nstr == it->capstr) {
-		it->capstr = it->capstr ? 2 * it->capstr : 256;
-		it->str = xreallocarray(it->str, it->capstr, sizeof(*it->str));
-	}
-	return it->str[it->nstr++] = xstrndup(s, len);
+	return own(it, xstrndup(s, len));
 }
 
 static void
@@ -239,9 +253,9 @@ add_item(struct items *it, const struct item *x)
 static void
 items_free(struct items *it)
 {
-	for (size_t i = 0; i < it->nstr; i++)
-		free(it->str[i]);
-	free(it->str);
+	for (size_t i = 0; i < it->nown; i++)
+		free(it->own[i]);
+	free(it->own);
 	free(it->v);
 	memset(it, 0, sizeof(*it));
 }
@@ -338,6 +352,40 @@ scan_keys(struct run *run, const char (*days)[9], size_t ndays, struct rkey **ke
 	return true;
 }
 
+/*
+ * One field f (value v) of a rows or meta hash as the item x: 1 an item,
+ * 0 a field of no concern, -1 one without a well-formed policy id (what
+ * is read back from Redis is not trusted to be the writer's).
+ */
+static int
+field_item(struct items *it, const redisReply *f, const redisReply *v, bool meta,
+    struct item *x)
+{
+	if (meta && strcmp(f->str, "overflow") == 0) {
+		x->kind = IT_OVERFLOW;
+		x->n = strtoll(v->str, NULL, 10);
+		return 1;
+	}
+	if (meta) {
+		if (f->len < 7 || strncmp(f->str, "policy:", 7) != 0)
+			return 0;
+		if (!mp_store_report_pid_ok(f->str + 7, f->len - 7))
+			return -1;
+		x->kind = IT_POLICY;
+		memcpy(x->pid, f->str + 7, MP_REPORT_PID_LEN);
+		x->text = keep(it, v->str, v->len);
+		return 1;
+	}
+	if (f->len <= MP_REPORT_PID_LEN + 1 || f->str[MP_REPORT_PID_LEN] != ' ' ||
+	    !mp_store_report_pid_ok(f->str, MP_REPORT_PID_LEN))
+		return -1;
+	x->kind = IT_ROW;
+	memcpy(x->pid, f->str, MP_REPORT_PID_LEN);
+	x->text = keep(it, f->str + MP_REPORT_PID_LEN + 1, f->len - MP_REPORT_PID_LEN - 1);
+	x->n = strtoll(v->str, NULL, 10);
+	return 1;
+}
+
 /* The fields of one key's rows (or meta) hash as items. */
 static void
 hash_items(struct items *it, const struct rkey *k, const char *domain, const redisReply *r,
@@ -346,31 +394,16 @@ hash_items(struct items *it, const struct rkey *k, const char *domain, const red
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
 		const redisReply *f = r->element[i], *v = r->element[i + 1];
 		struct item x;
+		int got;
 
 		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			continue;
 		memset(&x, 0, sizeof(x));
 		x.domain = domain;
 		mp_strlcpy(x.day, k->day, sizeof(x.day));
-		if (meta && strcmp(f->str, "overflow") == 0) {
-			x.kind = IT_OVERFLOW;
-			x.n = strtoll(v->str, NULL, 10);
-		} else if (meta && f->len == 7 + MP_REPORT_PID_LEN &&
-		    strncmp(f->str, "policy:", 7) == 0) {
-			x.kind = IT_POLICY;
-			mp_strlcpy(x.pid, f->str + 7, sizeof(x.pid));
-			x.text = keep(it, v->str, v->len);
-		} else if (!meta && f->len > MP_REPORT_PID_LEN + 1 &&
-		    f->str[MP_REPORT_PID_LEN] == ' ') {
-			x.kind = IT_ROW;
-			memcpy(x.pid, f->str, MP_REPORT_PID_LEN);
-			x.text = keep(it, f->str + MP_REPORT_PID_LEN + 1,
-			    f->len - MP_REPORT_PID_LEN - 1);
-			x.n = strtoll(v->str, NULL, 10);
-		} else {
-			continue;
-		}
-		add_item(it, &x);
+		if ((got = field_item(it, f, v, meta, &x)) > 0)
+			add_item(it, &x);
+		it->malformed += got < 0;
 	}
 }
 
@@ -448,16 +481,6 @@ write_file(struct run *run, const char *name, const struct mp_buf *gz)
 	return true;
 }
 
-static long long
-messages(const struct agg_report *r)
-{
-	long long n = 0;
-
-	for (size_t i = 0; i < r->nrows; i++)
-		n += r->rows[i].count;
-	return n;
-}
-
 /* Lists, writes or sends one report. */
 static void
 one_report(struct run *run, struct agg_report *r)
@@ -469,7 +492,7 @@ one_report(struct run *run, struct agg_report *r)
 	agg_report_id(&run->c, r);
 	if (run->a->out_dir == NULL && !run->a->send) {
 		printf("%.4s-%.2s-%.2s  %-40s %6zu rows %8lld messages  %s\n", r->day, r->day + 4,
-		    r->day + 6, r->domain, r->nrows, messages(r), r->id);
+		    r->day + 6, r->domain, r->nrows, r->messages, r->id);
 		return;
 	}
 	if (agg_xml_document(&run->c, r, &doc) == 0) {
@@ -490,7 +513,7 @@ one_report(struct run *run, struct agg_report *r)
 		run->status = EXIT_USAGE;
 	} else {
 		run->written += run->a->out_dir != NULL;
-		if (run->a->send && !agg_send_report(&run->c, &run->lk, &run->mk, r, file, &gz,
+		if (run->a->send && !agg_send_report(&run->c, run->dns, &run->mk, r, file, &gz,
 		    run->q.now, &run->sent))
 			run->status = EXIT_REDIS;
 	}
@@ -508,58 +531,78 @@ report_day(struct agg_report *r, const char *day)
 }
 
 /*
- * The reports of one (day, domain) group, it->v[from, to): overflow
- * first, then per pid its policy and its rows, equal rows added up.
+ * The reports of one (day, domain) group, it->v[from, to), appended to
+ * reps (an array of struct agg_report): overflow first, then per pid
+ * its policy and its rows, equal rows added up.
  */
 static void
-group_reports(struct run *run, const struct items *it, size_t from, size_t to)
+group_reports(struct run *run, struct items *it, size_t from, size_t to, struct mp_buf *reps)
 {
 	long long overflow = 0;
-	struct agg_row *rows = xcalloc(to - from, sizeof(*rows));
-	size_t i = from;
+	struct agg_row *rows = own(it, xcalloc(to - from, sizeof(*rows)));
+	size_t i = from, used = 0;
 
 	for (; i < to && it->v[i].kind == IT_OVERFLOW; i++)
 		overflow += it->v[i].n;
-	while (i < to && run->status != EXIT_REDIS) {
+	while (i < to) {
 		const char *pid = it->v[i].pid, *policy = NULL;
 		struct agg_report r;
+		struct agg_row *w = rows + used;
 
 		memset(&r, 0, sizeof(r));
 		for (; i < to && strcmp(it->v[i].pid, pid) == 0 && it->v[i].kind == IT_POLICY; i++)
 			policy = policy ? policy : it->v[i].text;
 		for (; i < to && strcmp(it->v[i].pid, pid) == 0; i++) {
-			if (r.nrows > 0 && strcmp(rows[r.nrows - 1].row, it->v[i].text) == 0) {
-				rows[r.nrows - 1].count += it->v[i].n;
-			} else {
-				rows[r.nrows].row = it->v[i].text;
-				rows[r.nrows++].count = it->v[i].n;
-			}
+			if (r.nrows == 0 || strcmp(w[r.nrows - 1].row, it->v[i].text) != 0)
+				w[r.nrows++].row = it->v[i].text;
+			w[r.nrows - 1].count += it->v[i].n;
+			r.messages += it->v[i].n;
 		}
 		if (r.nrows == 0)
 			continue;
+		used += r.nrows;
 		mp_strlcpy(r.domain, it->v[from].domain, sizeof(r.domain));
 		report_day(&r, it->v[from].day);
 		mp_strlcpy(r.pid, pid, sizeof(r.pid));
 		r.overflow = overflow;
-		r.rows = rows;
+		r.rows = w;
+		r.policy_text = policy;
 		if (policy == NULL || !mp_store_report_policy_parse(policy, &r.policy)) {
 			mp_log(LOG_WARNING, "%s %s: the policy of rows %s is missing or unreadable: "
 			    "no report", r.domain, it->v[from].day, pid);
 			run->skipped++;
 			continue;
 		}
-		one_report(run, &r);
+		mp_buf_append(reps, &r, sizeof(r));
 	}
-	free(rows);
+}
+
+/* The most messages first, so that a run cut short (the DNS budget) has
+ * sent the reports that say the most; then day, domain and pid. */
+static int
+report_cmp(const void *pa, const void *pb)
+{
+	const struct agg_report *a = pa, *b = pb;
+	int c;
+
+	if (a->messages != b->messages)
+		return a->messages < b->messages ? 1 : -1;
+	if ((c = strcmp(a->day, b->day)) != 0 || (c = strcmp(a->domain, b->domain)) != 0)
+		return c;
+	return strcmp(a->pid, b->pid);
 }
 
 /* ---- the run --------------------------------------------------------------- */
 
-/* The marker of a report id: P as:ID, a hash of destination -> when taken. */
+/*
+ * The marker of a report: P as:ID:DOMAIN, a hash of destination -> when
+ * taken, and MARK_DONE -> when the report was done whole. The domain is
+ * in the key so that no other policy domain's report can ever take it.
+ */
 static void
-marker_key(const struct rq *q, const char *id, char *buf, size_t len)
+marker_key(const struct rq *q, const struct agg_report *r, char *buf, size_t len)
 {
-	snprintf(buf, len, "%sas:%s", q->o.key_prefix, id);
+	snprintf(buf, len, "%sas:%s:%s", q->o.key_prefix, r->id, r->domain);
 }
 
 /* Pipelines argv (and EXPIRE key ttl when ttl) and reads the first reply's integer. */
@@ -580,30 +623,69 @@ marker_cmd(struct rq *q, int argc, const char **argv, const char *ttl)
 	return v;
 }
 
-static int
-marker_take(void *ctx, const char *id, const char *addr)
+/* cmd (HSET or HSETNX) of field to now in r's marker, and its TTL. */
+static long long
+marker_put(struct rq *q, const struct agg_report *r, const char *cmd, const char *field)
 {
-	struct rq *q = ctx;
 	char key[MP_STORE_KEY_MAX], ts[24], ttl[24];
-	const char *set[] = { "HSETNX", key, addr, ts };
+	const char *set[] = { cmd, key, field, ts };
 
-	marker_key(q, id, key, sizeof(key));
+	marker_key(q, r, key, sizeof(key));
 	snprintf(ts, sizeof(ts), "%lld", (long long)q->now);
 	/* Longer than the rows of the day live, so a late rerun still
 	 * finds it. */
 	snprintf(ttl, sizeof(ttl), "%ld", MP_REPORT_TTL + 2 * 86400L);
-	return (int)marker_cmd(q, 4, set, ttl);
+	return marker_cmd(q, 4, set, ttl);
+}
+
+static int
+marker_take(void *ctx, const struct agg_report *r, const char *addr)
+{
+	return (int)marker_put(ctx, r, "HSETNX", addr);
 }
 
 static bool
-marker_give_back(void *ctx, const char *id, const char *addr)
+marker_set_done(void *ctx, const struct agg_report *r)
+{
+	return marker_put(ctx, r, "HSET", MARK_DONE) >= 0;
+}
+
+static bool
+marker_give_back(void *ctx, const struct agg_report *r, const char *addr)
 {
 	struct rq *q = ctx;
 	char key[MP_STORE_KEY_MAX];
-	const char *del[] = { "HDEL", key, addr };
+	const char *del[] = { "HDEL", key, addr, MARK_DONE };
 
-	marker_key(q, id, key, sizeof(key));
-	return marker_cmd(q, 3, del, NULL) >= 0;
+	marker_key(q, r, key, sizeof(key));
+	return marker_cmd(q, 4, del, NULL) >= 0;
+}
+
+static int
+marker_done(void *ctx, const struct agg_report *r, unsigned *n_r)
+{
+	struct rq *q = ctx;
+	char key[MP_STORE_KEY_MAX];
+	const char *get[] = { "HGETALL", key };
+	redisReply *x;
+	int done = 0;
+
+	*n_r = 0;
+	marker_key(q, r, key, sizeof(key));
+	if (!rq_app(q, 2, get) || (x = rq_get(q)) == NULL)
+		return -1;
+	for (size_t i = 0; x->type == REDIS_REPLY_ARRAY && i + 1 < x->elements; i += 2) {
+		const redisReply *f = x->element[i];
+
+		if (f->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(f->str, MARK_DONE) == 0)
+			done = 1;
+		else
+			*n_r += memchr(f->str, '@', f->len) != NULL;
+	}
+	freeReplyObject(x);
+	return done;
 }
 
 static bool
@@ -644,33 +726,58 @@ run_days(const struct run *run, char (*days)[9])
 	return run->a->send ? RETRY_DAYS : 1;
 }
 
-/* Reads, groups and handles every report; the exit status. */
-static int
-run_reports(struct run *run)
+/* Reads every rows key of the days into it; false when Redis failed. */
+static bool
+read_items(struct run *run, struct items *it)
 {
 	char days[RETRY_DAYS][9];
 	size_t ndays = run_days(run, days), nkeys = 0;
 	struct rkey *keys = NULL;
-	struct items it;
+	bool ok;
 
-	memset(&it, 0, sizeof(it));
-	if (!scan_keys(run, (const char (*)[9])days, ndays, &keys, &nkeys) ||
-	    !fetch(run, keys, nkeys, &it)) {
+	ok = scan_keys(run, (const char (*)[9])days, ndays, &keys, &nkeys) &&
+	    fetch(run, keys, nkeys, it);
+	free(keys);
+	if (!ok)
 		fprintf(stderr, "mailposture-report: %s\n", run->q.failed ? run->q.error :
 		    "redis: unexpected reply to SCAN");
-		free(keys);
+	else if (it->malformed > 0)
+		mp_log(LOG_WARNING, "%zu report rows or policies in Redis have no well-formed "
+		    "policy id: skipped", it->malformed);
+	return ok;
+}
+
+/* Reads, groups and handles every report; the exit status. */
+static int
+run_reports(struct run *run)
+{
+	struct items it;
+	struct mp_buf reps = MP_BUF_INIT;
+	struct agg_report *v;
+	size_t n;
+
+	memset(&it, 0, sizeof(it));
+	if (!read_items(run, &it)) {
 		items_free(&it);
 		return EXIT_REDIS;
 	}
-	free(keys);
 	qsort(it.v, it.n, sizeof(*it.v), item_cmp);
-	for (size_t i = 0, j; i < it.n && run->status != EXIT_REDIS; i = j) {
+	for (size_t i = 0, j; i < it.n; i = j) {
 		for (j = i; j < it.n && strcmp(it.v[j].day, it.v[i].day) == 0 &&
 		    strcmp(it.v[j].domain, it.v[i].domain) == 0; j++)
 			;
-		group_reports(run, &it, i, j);
+		group_reports(run, &it, i, j, &reps);
 	}
+	v = (struct agg_report *)(void *)reps.data;
+	if ((n = reps.len / sizeof(*v)) > 0)
+		qsort(v, n, sizeof(*v), report_cmp);
+	for (size_t i = 0; i < n && run->status != EXIT_REDIS; i++)
+		one_report(run, &v[i]);
+	mp_buf_free(&reps);
 	items_free(&it);
+	if (run->sent.left > 0)
+		mp_log(LOG_WARNING, "this run waited %llu minutes for DNS answers in all: %u "
+		    "reports are left for the next run", DNS_BUDGET_MS / 60000, run->sent.left);
 	if (run->status == EXIT_REDIS)
 		fprintf(stderr, "mailposture-report: %s\n", run->q.error);
 	return run->status;
@@ -690,6 +797,9 @@ summary(const struct run *run)
 		printf("%u report mails sent, %u sent before, %u destinations not allowed, %u to "
 		    "try again\n", run->sent.sent, run->sent.already, run->sent.denied,
 		    run->sent.failed);
+	if (run->sent.left > 0)
+		printf("%u reports left for the next run (its DNS time was spent)\n",
+		    run->sent.left);
 	if (run->skipped > 0)
 		printf("%u reports not made (see the warnings)\n", run->skipped);
 	return run->status;
@@ -711,18 +821,23 @@ run_connected(struct run *run, struct mp_conf *conf)
 		run->lk.ctx = run->ev;
 		run->lk.org = dns_org;
 		run->lk.txt = dns_txt;
+		run->dns = agg_dns_new(&run->lk, DNS_BUDGET_MS);
 		run->mk.ctx = &run->q;
 		run->mk.take = marker_take;
 		run->mk.give_back = marker_give_back;
+		run->mk.done = marker_done;
+		run->mk.set_done = marker_set_done;
 	}
 	if ((run->q.c = mp_store_connect(&run->q.o, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mailposture-report: %s\n", err);
+		agg_dns_free(&run->dns);
 		mp_evaluator_free(&run->ev);
 		return EXIT_REDIS;
 	}
 	run->q.now = time(NULL);
 	status = run_reports(run);
 	redisFree(run->q.c);
+	agg_dns_free(&run->dns);
 	mp_evaluator_free(&run->ev);
 	return status == EXIT_REDIS ? status : summary(run);
 }

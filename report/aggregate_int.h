@@ -19,7 +19,9 @@
 #include "util.h"
 
 #define AGG_ADDR_MAX 256            /* a mailbox, user@domain */
-#define AGG_ID_MAX 32               /* yyyymmdd and two 8-digit hex hashes */
+#define AGG_ID_HASH_BYTES 16        /* of the SHA-256 in a report id: 128 bits */
+#define AGG_ID_LEN (8 + 2 * AGG_ID_HASH_BYTES)  /* yyyymmdd and that hash in hex */
+#define AGG_ID_MAX (AGG_ID_LEN + 1)
 #define AGG_TEXT_MAX 200            /* org_name, extra_contact_info */
 
 /* The [report] section. */
@@ -44,7 +46,9 @@ struct agg_report {
 	char day[9];                    /* yyyymmdd, UTC */
 	time_t begin, end;              /* the day's first and last second */
 	char pid[MP_REPORT_PID_LEN + 1];
+	const char *policy_text;        /* as stored (store_report.h); NULL = "" */
 	struct mp_report_policy policy;
+	long long messages;             /* the rows' counts added up */
 	long long overflow;             /* messages left out: past [report] max_rows */
 	long long unreadable;           /* messages of rows that could not be read */
 	char id[AGG_ID_MAX];            /* the Report-ID, which is the file's unique-id */
@@ -57,8 +61,9 @@ struct agg_report {
 /* Appends s as XML character data: markup escaped, bytes that XML 1.0
  * cannot hold (control bytes, invalid UTF-8) as '?'. */
 void agg_xml_escape(struct mp_buf *out, const char *s);
-/* The report's id from the submitter, domain, day and policy: the same
- * on every run and every host, letters and digits only. */
+/* The report's id: the day and a SHA-256 of the submitter, domain, day
+ * and policy; the same on every run and every host, lowercase hex
+ * digits only (RFC 9990's unique-id). */
 void agg_report_id(const struct agg_conf *c, struct agg_report *r);
 /* receiver!policy-domain!begin!end!unique-id.xml.gz (RFC 9990). */
 void agg_file_name(const struct agg_conf *c, const struct agg_report *r, char *buf, size_t len);
@@ -87,6 +92,20 @@ struct agg_lookup {
 	struct mp_dns_result *(*txt)(void *ctx, const char *name);
 };
 
+/*
+ * The DNS of one --send run, over inner: each name is asked once (a
+ * failure too: it is asked again on the next run), and once the run has
+ * waited budget_ms for answers in all, nothing more is asked. A sender
+ * whose DNS answers slowly thus costs the run a bounded time.
+ */
+struct agg_dns;
+struct agg_dns *agg_dns_new(const struct agg_lookup *inner, unsigned long long budget_ms);
+void agg_dns_free(struct agg_dns **dp);
+/* What agg_destination asks: the cache. */
+const struct agg_lookup *agg_dns_lookup(const struct agg_dns *d);
+/* False once the budget is spent. */
+bool agg_dns_budget_left(const struct agg_dns *d);
+
 enum agg_dest {
 	AGG_DEST_OK,        /* send to the addresses given back */
 	AGG_DEST_DENIED,    /* an external destination that did not authorize it */
@@ -110,31 +129,38 @@ enum agg_dest agg_destination(const struct agg_lookup *lk, const char *policy_do
 void agg_message(const struct agg_conf *c, const struct agg_report *r, const char *to,
     const char *file, const struct mp_buf *gz, time_t now, struct mp_buf *out);
 
-/* What one run of --send did. */
+/* What one run of --send did: destinations, and reports left. */
 struct agg_sent {
 	unsigned sent, already, denied, failed;
+	unsigned left;          /* reports not looked at: the DNS budget was spent */
 };
 
 /*
  * The markers that make each report go once to each destination, kept
- * where every run and every host sees them (Redis: aggregate.c). take:
- * 1 taken now, 0 taken before (sent, or being sent elsewhere), -1 the
- * store failed; give_back after a failed send, so the next run tries
- * again (false: the store failed).
+ * where every run and every host sees them (Redis: aggregate.c), per
+ * report id and policy domain. take: 1 taken now, 0 taken before (sent,
+ * or being sent elsewhere), -1 the store failed; give_back after a
+ * failed send, so the next run tries again (it takes back the report's
+ * done mark too; false: the store failed). done: 1 when every
+ * destination of the report was handled by an earlier run (*n_r: how
+ * many were sent to), 0 not, -1 the store failed; set_done says so.
  */
 struct agg_marks {
 	void *ctx;
-	int (*take)(void *ctx, const char *id, const char *addr);
-	bool (*give_back)(void *ctx, const char *id, const char *addr);
+	int (*take)(void *ctx, const struct agg_report *r, const char *addr);
+	bool (*give_back)(void *ctx, const struct agg_report *r, const char *addr);
+	int (*done)(void *ctx, const struct agg_report *r, unsigned *n_r);
+	bool (*set_done)(void *ctx, const struct agg_report *r);
 };
 
 /*
  * Sends report r (its gzip document gz, named file) to every destination
  * its rua allows, at most [report] max_destinations, each once: the
- * marker is taken before sending and given back when sending fails.
- * False when the marker store failed.
+ * marker is taken before sending and given back when sending fails. A
+ * report done before costs no DNS; once the run's DNS budget is spent, a
+ * report is left for the next run. False when the marker store failed.
  */
-bool agg_send_report(const struct agg_conf *c, const struct agg_lookup *lk,
+bool agg_send_report(const struct agg_conf *c, struct agg_dns *dns,
     const struct agg_marks *mk, const struct agg_report *r, const char *file,
     const struct mp_buf *gz, time_t now, struct agg_sent *st);
 

@@ -39,6 +39,7 @@ agg_address(const char *in, size_t len, char out[AGG_ADDR_MAX])
 	const char *at = memchr(in, '@', len);
 	char domain[MP_DOMAIN_MAX];
 	size_t local;
+	int n;
 
 	out[0] = '\0';
 	if (at == NULL || (local = (size_t)(at - in)) == 0 || local > 64)
@@ -52,7 +53,13 @@ agg_address(const char *in, size_t len, char out[AGG_ADDR_MAX])
 	}
 	if (!mp_domain_normalize(at + 1, len - local - 1, domain, NULL))
 		return false;
-	snprintf(out, AGG_ADDR_MAX, "%.*s@%s", (int)local, in, domain);
+	/* A 64-byte local part and a 253-byte domain do not fit: an
+	 * address cut short would be someone else's. */
+	n = snprintf(out, AGG_ADDR_MAX, "%.*s@%s", (int)local, in, domain);
+	if (n < 0 || (size_t)n >= AGG_ADDR_MAX) {
+		out[0] = '\0';
+		return false;
+	}
 	return true;
 }
 
@@ -213,6 +220,134 @@ agg_destination(const struct agg_lookup *lk, const char *policy_domain, const ch
 	}
 	mp_dns_result_free(&res);
 	return d;
+}
+
+/* ---- the run's DNS ---------------------------------------------------------- */
+
+/* Buckets of the cache: a run asks about some names per report, and a
+ * day has at most some thousands of reports. */
+#define DNS_BUCKETS 4096
+
+struct dns_entry {
+	struct dns_entry *next;
+	bool txt;                       /* a TXT answer, else an Organizational Domain */
+	bool ok;                        /* the Organizational Domain could be told */
+	char org[MP_DOMAIN_MAX];
+	struct mp_dns_result *res;      /* the TXT answer */
+	char name[];
+};
+
+struct agg_dns {
+	struct agg_lookup lk;           /* the cache's own: ctx is this */
+	const struct agg_lookup *inner;
+	unsigned long long budget_ms, spent_ms;
+	struct dns_entry *bucket[DNS_BUCKETS];
+};
+
+/* The entry of (txt, name), or NULL with *slot_r its bucket. */
+static struct dns_entry *
+dns_find(struct agg_dns *d, bool txt, const char *name, size_t *slot_r)
+{
+	*slot_r = mp_store_report_hash(name, strlen(name), MP_REPORT_HASH_INIT) % DNS_BUCKETS;
+	for (struct dns_entry *e = d->bucket[*slot_r]; e != NULL; e = e->next)
+		if (e->txt == txt && strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static struct dns_entry *
+dns_add(struct agg_dns *d, size_t slot, bool txt, const char *name)
+{
+	size_t len = strlen(name);
+	struct dns_entry *e = xcalloc(1, sizeof(*e) + len + 1);
+
+	e->txt = txt;
+	memcpy(e->name, name, len + 1);
+	e->next = d->bucket[slot];
+	d->bucket[slot] = e;
+	return e;
+}
+
+static bool
+cached_org(void *ctx, const char *name, char out[MP_DOMAIN_MAX])
+{
+	struct agg_dns *d = ctx;
+	struct dns_entry *e;
+	unsigned long long t0;
+	size_t slot;
+
+	if ((e = dns_find(d, false, name, &slot)) == NULL) {
+		if (!agg_dns_budget_left(d))
+			return false;
+		e = dns_add(d, slot, false, name);
+		t0 = mp_now_ms();
+		e->ok = d->inner->org(d->inner->ctx, name, e->org);
+		d->spent_ms += mp_now_ms() - t0;
+	}
+	mp_strlcpy(out, e->org, MP_DOMAIN_MAX);
+	return e->ok;
+}
+
+static struct mp_dns_result *
+cached_txt(void *ctx, const char *name)
+{
+	struct agg_dns *d = ctx;
+	struct dns_entry *e;
+	unsigned long long t0;
+	size_t slot;
+
+	if ((e = dns_find(d, true, name, &slot)) == NULL) {
+		if (!agg_dns_budget_left(d))
+			return mp_dns_result_new(MP_DNS_TIMEOUT, "the run's DNS time is spent");
+		e = dns_add(d, slot, true, name);
+		t0 = mp_now_ms();
+		e->res = d->inner->txt(d->inner->ctx, name);
+		d->spent_ms += mp_now_ms() - t0;
+	}
+	return mp_dns_result_dup(e->res);
+}
+
+struct agg_dns *
+agg_dns_new(const struct agg_lookup *inner, unsigned long long budget_ms)
+{
+	struct agg_dns *d = xcalloc(1, sizeof(*d));
+
+	d->inner = inner;
+	d->budget_ms = budget_ms;
+	d->lk.ctx = d;
+	d->lk.org = cached_org;
+	d->lk.txt = cached_txt;
+	return d;
+}
+
+void
+agg_dns_free(struct agg_dns **dp)
+{
+	struct agg_dns *d = *dp;
+
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < DNS_BUCKETS; i++) {
+		for (struct dns_entry *e = d->bucket[i], *next; e != NULL; e = next) {
+			next = e->next;
+			mp_dns_result_free(&e->res);
+			free(e);
+		}
+	}
+	free(d);
+	*dp = NULL;
+}
+
+const struct agg_lookup *
+agg_dns_lookup(const struct agg_dns *d)
+{
+	return &d->lk;
+}
+
+bool
+agg_dns_budget_left(const struct agg_dns *d)
+{
+	return d->spent_ms < d->budget_ms;
 }
 
 /* ---- the message ------------------------------------------------------------ */
@@ -380,7 +515,7 @@ send_one(const struct agg_conf *c, const struct agg_marks *mk, const struct agg_
 	int taken;
 	bool ok = true;
 
-	if ((taken = mk->take(mk->ctx, r->id, to)) <= 0) {
+	if ((taken = mk->take(mk->ctx, r, to)) <= 0) {
 		st->already += taken == 0;
 		return taken == 0;
 	}
@@ -392,7 +527,7 @@ send_one(const struct agg_conf *c, const struct agg_marks *mk, const struct agg_
 		mp_log(LOG_ERR, "report %s for %s to %s not sent (tried again on the next run): "
 		    "%s", r->id, r->domain, to, why);
 		st->failed++;
-		ok = mk->give_back(mk->ctx, r->id, to);
+		ok = mk->give_back(mk->ctx, r, to);
 	}
 	mp_buf_free(&msg);
 	return ok;
@@ -413,23 +548,21 @@ add_dests(char (*dests)[AGG_ADDR_MAX], size_t *n, size_t max, char (*got)[AGG_AD
 	}
 }
 
-bool
-agg_send_report(const struct agg_conf *c, const struct agg_lookup *lk,
-    const struct agg_marks *mk, const struct agg_report *r, const char *file,
-    const struct mp_buf *gz, time_t now, struct agg_sent *st)
+/* The destinations that uris[0..nuri) allow into dests; their number. */
+static size_t
+destinations(const struct agg_conf *c, struct agg_dns *dns, const struct agg_report *r,
+    char (*uris)[AGG_ADDR_MAX], size_t nuri, char (*dests)[AGG_ADDR_MAX],
+    struct agg_sent *st)
 {
-	size_t max = (size_t)c->max_destinations, nuri, ndest = 0;
-	char (*uris)[AGG_ADDR_MAX] = xcalloc(max, AGG_ADDR_MAX);
-	char (*dests)[AGG_ADDR_MAX] = xcalloc(max, AGG_ADDR_MAX);
+	size_t max = (size_t)c->max_destinations, ndest = 0;
 	char (*got)[AGG_ADDR_MAX] = xcalloc(max, AGG_ADDR_MAX);
-	bool ok = true;
 
-	nuri = agg_rua_mailtos(r->policy.rua, uris, max);
 	for (size_t i = 0; i < nuri; i++) {
 		char why[300];
 		size_t ngot;
 
-		switch (agg_destination(lk, r->domain, uris[i], got, max, &ngot, why, sizeof(why))) {
+		switch (agg_destination(agg_dns_lookup(dns), r->domain, uris[i], got, max, &ngot,
+		    why, sizeof(why))) {
 		case AGG_DEST_OK:
 			add_dests(dests, &ndest, max, got, ngot);
 			break;
@@ -445,10 +578,42 @@ agg_send_report(const struct agg_conf *c, const struct agg_lookup *lk,
 			break;
 		}
 	}
+	free(got);
+	return ndest;
+}
+
+bool
+agg_send_report(const struct agg_conf *c, struct agg_dns *dns, const struct agg_marks *mk,
+    const struct agg_report *r, const char *file, const struct mp_buf *gz, time_t now,
+    struct agg_sent *st)
+{
+	size_t max = (size_t)c->max_destinations, nuri, ndest;
+	char (*uris)[AGG_ADDR_MAX] = xcalloc(max, AGG_ADDR_MAX);
+	char (*dests)[AGG_ADDR_MAX] = NULL;
+	unsigned failed = st->failed, before = 0;
+	int done = 0;
+	bool ok = true;
+
+	/* A report handled whole by an earlier run asks no DNS again. */
+	if ((nuri = agg_rua_mailtos(r->policy.rua, uris, max)) == 0 ||
+	    (done = mk->done(mk->ctx, r, &before)) != 0) {
+		st->already += done > 0 ? before : 0;
+		free(uris);
+		return done >= 0;
+	}
+	if (!agg_dns_budget_left(dns)) {
+		st->left++;
+		free(uris);
+		return true;
+	}
+	dests = xcalloc(max, AGG_ADDR_MAX);
+	ndest = destinations(c, dns, r, uris, nuri, dests, st);
 	for (size_t i = 0; i < ndest && ok; i++)
 		ok = send_one(c, mk, r, dests[i], file, gz, now, st);
+	/* Every destination decided and sent (or sent before): done. */
+	if (ok && st->failed == failed)
+		ok = mk->set_done(mk->ctx, r);
 	free(uris);
 	free(dests);
-	free(got);
 	return ok;
 }

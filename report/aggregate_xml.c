@@ -16,6 +16,8 @@
 #define ZLIB_CONST
 #include <zlib.h>
 
+#include <openssl/evp.h>
+
 #include "aggregate_int.h"
 
 #define XMLNS "urn:ietf:params:xml:ns:dmarc-2.0"
@@ -117,15 +119,38 @@ close_el(struct mp_buf *out, int depth, const char *name)
 
 /* ---- names -------------------------------------------------------------- */
 
+/* Appends s and its NUL: no field can run into the next. */
+static void
+id_field(struct mp_buf *b, const char *s)
+{
+	mp_buf_append(b, s, strlen(s) + 1);
+}
+
 void
 agg_report_id(const struct agg_conf *c, struct agg_report *r)
 {
-	unsigned long h = mp_store_report_hash(c->submitter, strlen(c->submitter),
-	    MP_REPORT_HASH_INIT);
+	struct mp_buf in = MP_BUF_INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t n;
 
-	h = mp_store_report_hash("!", 1, h);
-	h = mp_store_report_hash(r->domain, strlen(r->domain), h);
-	snprintf(r->id, sizeof(r->id), "%.8s%08lx%.8s", r->day, h, r->pid);
+	/* A strong hash: the once-only markers hang on the id, so a domain
+	 * made to share another's id (a 32-bit hash is searched through in
+	 * seconds) would have that domain's report taken for sent. */
+	id_field(&in, c->submitter);
+	id_field(&in, r->domain);
+	id_field(&in, r->day);
+	id_field(&in, r->pid);
+	id_field(&in, r->policy_text != NULL ? r->policy_text : "");
+	/* It fails only out of memory, where xmalloc aborts too. */
+	if (EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < AGG_ID_HASH_BYTES)
+		abort();
+	mp_buf_free(&in);
+	/* The day first, for people reading logs and marker keys. */
+	n = (size_t)snprintf(r->id, sizeof(r->id), "%.8s", r->day);
+	for (size_t i = 0; i < AGG_ID_HASH_BYTES; i++, n += 2)
+		snprintf(r->id + n, sizeof(r->id) - n, "%02x", md[i]);
 }
 
 void

@@ -119,6 +119,12 @@ pend_push(struct rq *q, int argc, const char **argv)
 	return e;
 }
 
+static const char *
+addr_of(const struct rq *q, size_t node)
+{
+	return node == MP_REDIS_NO_NODE ? q->o.address : mp_redis_nodes_addr(q->nodes, node);
+}
+
 /* Appends argv to node's connection (node MP_REDIS_NO_NODE: q->c). */
 static bool
 send_to(struct rq *q, size_t node, int argc, const char **argv)
@@ -135,8 +141,7 @@ send_to(struct rq *q, size_t node, int argc, const char **argv)
 	for (int i = 0; i < argc; i++)
 		len[i] = strlen(argv[i]);
 	if (redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK) {
-		fail(q, node == MP_REDIS_NO_NODE ? q->o.address : mp_redis_nodes_addr(q->nodes, node),
-		    c->errstr);
+		fail(q, addr_of(q, node), c->errstr);
 		return false;
 	}
 	return true;
@@ -195,12 +200,6 @@ rq_app(struct rq *q, int argc, const char **argv)
 	e->node = argc >= 2 ? mp_redis_nodes_of_key(q->nodes, argv[1], strlen(argv[1])) : 0;
 	return send_to(q, e->node, argc, argv);
 }
-static const char *
-addr_of(const struct rq *q, size_t node)
-{
-	return node == MP_REDIS_NO_NODE ? q->o.address : mp_redis_nodes_addr(q->nodes, node);
-}
-
 /* The next reply on node's connection (q->c for MP_REDIS_NO_NODE); NULL + q->failed. */
 static redisReply *
 read_from(struct rq *q, size_t node)

@@ -314,13 +314,21 @@ judge_redis(struct audit_report *r, const struct mp_conf *conf)
 	char err[256];
 
 	mp_store_options_from_conf(conf, &so);
-	if (so.address[0] == '\0') {
-		audit_set(r, CHK_REDIS, AUDIT_NOT_TESTED, "not configured ([redis] address is empty)");
+	if (!mp_store_options_enabled(&so)) {
+		audit_set(r, CHK_REDIS, AUDIT_NOT_TESTED,
+		    "not configured ([redis] address, sentinels and cluster are empty)");
+		return;
+	}
+	if (so.cluster[0] != '\0') {
+		/* No single connection serves a Cluster: the milter's writer
+		 * checks every node it routes to, and logs what fails. */
+		audit_set(r, CHK_REDIS, AUDIT_NOT_TESTED, "a Redis Cluster: not checked here");
 		return;
 	}
 	rc = mp_store_connect(&so, so.timeout_ms, err, sizeof(err));
 	if (rc == NULL) {
-		audit_set(r, CHK_REDIS, AUDIT_FAIL, "cannot reach Redis at %s: %s", so.address, err);
+		audit_set(r, CHK_REDIS, AUDIT_FAIL, "cannot reach Redis at %s: %s",
+		    so.address[0] != '\0' ? so.address : so.sentinels, err);
 		audit_fix(r, CHK_REDIS, "Start redis-server, or check [redis] address and password_file.");
 		return;
 	}

@@ -387,7 +387,7 @@ store_result(const struct mp_conf *conf, struct audit_report *rep, const char *j
 	char target[300], err[512];
 
 	mp_store_options_from_conf(conf, &so);
-	if (so.address[0] == '\0')
+	if (!mp_store_options_enabled(&so))     /* one server, Sentinel or a Cluster */
 		return;
 	/* "[v6]:port", as one writes an address with a port. */
 	snprintf(target, sizeof(target), strchr(rep->host, ':') ? "[%s]:%s" : "%s:%s",

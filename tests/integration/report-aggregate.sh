@@ -9,7 +9,10 @@
 # xml.etree, whose rows and counts must be what was sent; "--send" mails
 # them through the same Postfix to smtp-sink: the internal rua and the
 # authorized external rua get one mail each, the unauthorized one none,
-# and a second run sends nothing. Redis down is exit status 3. TAP.
+# and a second run sends nothing and asks no DNS. The once-only markers
+# name the policy domain; reports go largest first; rows whose policy id
+# is not the writer's are skipped with a warning. Redis down is exit
+# status 3. TAP.
 # Our own zones (aggregate.example.org, rua.example.net) are served with
 # the test zones by a second private NSD. Needs root, postfix, xmllint.
 set -u
@@ -101,7 +104,7 @@ extra_contact_info = https://mx.example.net/dmarc?a=1&b=2
 sendmail = /usr/sbin/sendmail -C $MP_POSTFIX_DIR -t -oi
 max_destinations = 3
 CONF
-echo "1..17"
+echo "1..21"
 
 # ---- mail -------------------------------------------------------------------
 n=0
@@ -289,6 +292,42 @@ if [ "$rc" = 0 ] && [ "$(mp_sink_count)" = "$before" ] && grep -q '^0 report mai
 	ok "running --send again sends nothing"
 else
 	not_ok "second --send" "exit $rc, sink $(mp_sink_count) (was $before)" "$(cat "$D/send2.txt" "$D/send2.err")"
+fi
+# A report done whole (each destination sent or not allowed) is not
+# looked at again: the unauthorized destination is not asked about.
+if grep -q 'not sent to\|not checked' "$D/send2.err"; then
+	not_ok "the second run asks no DNS" "$(cat "$D/send2.err")"
+else
+	ok "the second run asks no DNS about reports done whole"
+fi
+redis-cli -p "$RPORT" --scan --pattern 'mp:as:*' | sort > "$D/marks.txt"
+if [ "$(wc -l < "$D/marks.txt")" = 2 ] &&
+	[ "$(grep -cE '^mp:as:[0-9]{8}[0-9a-f]{32}:(other\.)?aggregate\.example\.org$' "$D/marks.txt")" = 2 ]; then
+	ok "the once-only markers are per report id and policy domain"
+else
+	not_ok "marker keys" "$(cat "$D/marks.txt")"
+fi
+
+# Rows written by someone else than the milter: a policy id that is not
+# eight lowercase hex digits is skipped and counted in a warning; and the
+# reports come largest first (aa.example.org has 1 message).
+YMD=$(date -u +%Y%m%d)
+redis-cli -p "$RPORT" HSET "mp:ar:{aa.example.org}:aa.example.org:$YMD" \
+	"0a1b2c3d 192.0.2.99 aa.example.org = = pass 0 1 none -" 1 \
+	"DEADBEEF 192.0.2.98 aa.example.org = = pass 0 1 none -" 5 > /dev/null
+redis-cli -p "$RPORT" HSET "mp:am:{aa.example.org}:aa.example.org:$YMD" \
+	policy:0a1b2c3d "p=none sp= np= adkim=r aspf=r t=n fo=0 disc=treewalk rua=" \
+	policy:DEADBEEF "p=none sp= np= adkim=r aspf=r t=n fo=0 disc=treewalk rua=" > /dev/null
+"$REPORT" -c "$RCONF" aggregate --day "$DAY" > "$D/list2.txt" 2> "$D/list2.err"
+if [ "$(wc -l < "$D/list2.txt")" = 3 ] && grep -q '2 report rows or policies .*no well-formed policy id' "$D/list2.err"; then
+	ok "rows and policies with a malformed policy id are skipped, with a warning"
+else
+	not_ok "malformed policy ids" "$(cat "$D/list2.txt" "$D/list2.err")"
+fi
+if awk '{ print $2 }' "$D/list2.txt" | tr '\n' ' ' | grep -qx 'aggregate.example.org aa.example.org other.aggregate.example.org '; then
+	ok "reports are handled largest first"
+else
+	not_ok "report order" "$(cat "$D/list2.txt")"
 fi
 
 # ---- Redis down ------------------------------------------------------------------

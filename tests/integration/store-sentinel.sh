@@ -2,11 +2,12 @@
 # The store behind Redis Sentinel: a master, its replica and three
 # redis-sentinel processes on loopback. A real mailposture-milter
 # ([redis] sentinels, master_name) judges a steady load of messages; the
-# master is killed halfway. Sentinel promotes the replica, the writer
-# follows (+switch-master or its errors, the queue kept meanwhile), and
-# what no replica had confirmed (WAIT after each batch) is sent again:
-# afterwards the verdicts counted in Redis are the messages the milter
-# accepted, each counted once. The old master comes back as a replica,
+# replica stops acknowledging (SIGSTOP), then the master is killed: the
+# writes of the last moments are on no replica. Sentinel promotes the
+# replica once it is back, the writer follows (+switch-master or its
+# errors, the queue kept meanwhile), and what no replica had confirmed
+# (WAIT after each batch) is sent again: afterwards the verdicts counted
+# in Redis are the messages the milter accepted, each counted once. The old master comes back as a replica,
 # and mailposture-report with read_from = replica reads there, with the
 # master's answers. TAP. Runs under tests/harness/with-servers
 # (MP_TEST_RESOLVER); needs python3 and redis-sentinel.
@@ -30,7 +31,7 @@ done
 D=$MP_HARNESS_DIR
 chmod 755 "$D"
 export MP_MILTER_BIN="$MILTER_BIN"
-echo "1..7"
+echo "1..8"
 
 mp_start_sentinel || { echo "Bail out! the sentinels did not start"; exit 1; }
 OLD=$MP_SENTINEL_MASTER_PORT
@@ -68,9 +69,14 @@ for _ in $(seq 1 300); do
 	[ "$(messages "$OLD")" -ge $((NMSG / 3)) ] && break
 	sleep 0.1
 done
+# The replica stops confirming: batches wait for it in vain and are kept.
+kill -STOP "$MP_SENTINEL_REPLICA_PID"
+sleep 1
 at_kill=$(messages "$OLD")
-kill -9 "$MP_SENTINEL_MASTER_PID"
-{ wait "$MP_SENTINEL_MASTER_PID"; } 2>/dev/null
+# (braces: bash reports a killed job on the shell's stderr)
+{ kill -9 "$MP_SENTINEL_MASTER_PID"; wait "$MP_SENTINEL_MASTER_PID"; } 2>/dev/null
+sleep 0.3
+kill -CONT "$MP_SENTINEL_REPLICA_PID"
 t0=$(date +%s)
 for _ in $(seq 1 300); do
 	redis-cli -p "${MP_SENTINELS##*:}" sentinel get-master-addr-by-name mp-master 2>/dev/null |
@@ -92,6 +98,8 @@ else
 fi
 check "Sentinel promoted the replica (in about $promoted s)" \
 	sh -c "redis-cli -p '${MP_SENTINELS##*:}' sentinel get-master-addr-by-name mp-master | grep -qx '$NEW'"
+check "what no replica had confirmed was sent again to the new master" \
+	grep -qE 'redis: [0-9]+ verdicts no replica had confirmed are sent again' "$MP_MILTER_LOG"
 check "the writer followed the failover to the new master" \
 	grep -qE "redis: (sentinel switched master mp-master to 127\.0\.0\.1:$NEW|connected to 127\.0\.0\.1:$NEW)" \
 	"$MP_MILTER_LOG"
@@ -110,9 +118,18 @@ check "no script error in the milter's log" sh -c "! grep -qiE 'script error|not
 redis-server --bind 127.0.0.1 --port "$OLD" --save '' --appendonly no --dir "$D" \
 	> "$D/old-master.log" 2>&1 &
 MP_HARNESS_PIDS="$MP_HARNESS_PIDS $!"
-for _ in $(seq 1 300); do
+# sentinel_sees_replica: the sentinels list the old master as a replica
+# that is up and linked (they refresh a replica's state every 10 s).
+sentinel_sees_replica() {
+	redis-cli -p "${MP_SENTINELS##*:}" sentinel replicas mp-master 2>/dev/null | awk -v me="127.0.0.1:$OLD" '
+		$0 == "name" { getline; cur = $0 }
+		$0 == "flags" { getline; if (cur == me && $0 == "slave") f = 1 }
+		$0 == "master-link-status" { getline; if (cur == me && $0 == "ok") l = 1 }
+		END { exit !(f && l) }'
+}
+for _ in $(seq 1 400); do
 	redis-cli -p "$OLD" info replication 2>/dev/null | grep -q '^master_link_status:up' &&
-		[ "$(messages "$OLD")" = "$NMSG" ] && break
+		[ "$(messages "$OLD")" = "$NMSG" ] && sentinel_sees_replica && break
 	sleep 0.1
 done
 printf 'read_from = replica\n' >> "$D/report.conf"

@@ -153,6 +153,34 @@ START_TEST(row_round_trip)
 }
 END_TEST
 
+/* A row keeps the first MP_REPORT_DKIM_MAX signatures in RFC 9990's
+ * order, whatever number a sender puts on his mail. */
+START_TEST(row_keeps_few_signatures)
+{
+	static const char *failing[] = { "f1", "f2", "f3" };
+	struct mp_store_record r;
+	struct mp_report_row w;
+	char *row;
+
+	record(&r, "192.0.2.10", MP_DMARC_PASS, MP_ACTION_ACCEPT);
+	r.dkim_aligned = true;
+	for (size_t i = 0; i < MP_ARRAY_SIZE(failing); i++)
+		add_dkim(&r, "pass.example.com", failing[i], MP_DKIM_FAIL, true);
+	add_dkim(&r, "esp.example.net", "u1", MP_DKIM_PASS, false);
+	add_dkim(&r, "esp.example.net", "u2", MP_DKIM_PASS, false);
+	add_dkim(&r, "example.com", "rel", MP_DKIM_PASS, true);
+	add_dkim(&r, "pass.example.com", "strict", MP_DKIM_PASS, true);
+	row = row_of(&r);
+	ck_assert(mp_store_report_row_parse(row, strlen(row), &w));
+	ck_assert_uint_eq(w.ndkim, MP_REPORT_DKIM_MAX);
+	ck_assert_str_eq(w.dkim[0].selector, "strict");
+	ck_assert_str_eq(w.dkim[1].selector, "rel");
+	ck_assert_str_eq(w.dkim[2].selector, "u1");
+	ck_assert_str_eq(w.dkim[3].selector, "u2");
+	free(row);
+}
+END_TEST
+
 /* The disposition is the one applied; a difference is a reason. */
 START_TEST(row_disposition_and_reasons)
 {
@@ -298,6 +326,26 @@ START_TEST(policy_text)
 }
 END_TEST
 
+/* The reader takes a policy id only in the form the writer makes. */
+START_TEST(policy_id_checked)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+	} bad[] = {
+		{ "0A1B2C3D", 8 }, { "0a1b2c3", 7 }, { "0a1b2c3d0", 9 }, { "0a1b/c3d", 8 },
+		{ "0a1b 2c3", 8 }, { "0a1b2c3\0", 8 }, { "0a1b2c3g", 8 }, { "", 0 },
+	};
+	char pid[MP_REPORT_PID_LEN + 1];
+
+	ck_assert(mp_store_report_pid_ok("0a1b2c3d", 8));
+	mp_store_report_pid("p=none", 6, pid);
+	ck_assert(mp_store_report_pid_ok(pid, strlen(pid)));
+	for (size_t i = 0; i < MP_ARRAY_SIZE(bad); i++)
+		ck_assert_msg(!mp_store_report_pid_ok(bad[i].s, bad[i].len), "case %zu", i);
+}
+END_TEST
+
 /* ---- rua and destinations ------------------------------------------------- */
 
 START_TEST(rua_mailtos)
@@ -323,6 +371,32 @@ START_TEST(rua_mailtos)
 }
 END_TEST
 
+/* A valid local part and a valid domain can be too long together: such
+ * an address is refused, never cut (that would be another address). */
+START_TEST(address_that_does_not_fit)
+{
+	char in[400], out[AGG_ADDR_MAX];
+	size_t n = 0;
+
+	memset(in, 'a', 64);
+	n = 64;
+	in[n++] = '@';
+	for (int label = 0; label < 4; label++) {
+		memset(in + n, 'b' + label, 60);
+		n += 60;
+		in[n++] = '.';
+	}
+	memcpy(in + n, "example", 7);
+	n += 7;
+	ck_assert_uint_eq(n, 64 + 1 + 251);
+	ck_assert(!agg_address(in, n, out));
+	ck_assert_str_eq(out, "");
+	/* The same domain with a short local part fits. */
+	ck_assert(agg_address(in + 63, n - 63, out));
+	ck_assert_uint_eq(strlen(out), 253);
+}
+END_TEST
+
 /* A scripted DNS: organizational domains by suffix, TXT answers by name. */
 struct fake_dns {
 	const char *txt_name;
@@ -331,12 +405,21 @@ struct fake_dns {
 	bool org_fails;
 };
 
+/* The questions it was asked, and the time it takes over each. */
+static struct {
+	unsigned norg, ntxt;
+	unsigned delay_ms;
+} fake_asked;
+
 static bool
 fake_org(void *ctx, const char *name, char out[MP_DOMAIN_MAX])
 {
 	const struct fake_dns *f = ctx;
 	const char *dot = strrchr(name, '.'), *p = name;
 
+	fake_asked.norg++;
+	if (fake_asked.delay_ms > 0)
+		usleep(fake_asked.delay_ms * 1000);
 	if (f->org_fails)
 		return false;
 	/* The last two labels, as the test zones would have it. */
@@ -354,6 +437,7 @@ fake_txt(void *ctx, const char *name)
 	struct mp_dns_result *r;
 	size_t n = 0;
 
+	fake_asked.ntxt++;
 	if (f->txt_name == NULL || strcmp(name, f->txt_name) != 0)
 		return mp_dns_result_new(MP_DNS_NXDOMAIN, NULL);
 	r = mp_dns_result_new(f->status, NULL);
@@ -464,8 +548,9 @@ report_fill(struct agg_report *r, const struct agg_row *rows, size_t n)
 	r->begin = 1699920000;
 	r->end = r->begin + 86399;
 	mp_strlcpy(r->pid, "0a1b2c3d", sizeof(r->pid));
-	ck_assert(mp_store_report_policy_parse("p=reject sp= np= adkim=r aspf=r t=n fo=1 "
-	    "disc=treewalk rua=mailto:dmarc@example.com", &r->policy));
+	r->policy_text = "p=reject sp= np= adkim=r aspf=r t=n fo=1 disc=treewalk "
+	    "rua=mailto:dmarc@example.com";
+	ck_assert(mp_store_report_policy_parse(r->policy_text, &r->policy));
 	r->rows = rows;
 	r->nrows = n;
 }
@@ -539,8 +624,8 @@ START_TEST(names_and_gzip)
 	conf_fill(&c);
 	report_fill(&r, NULL, 0);
 	agg_report_id(&c, &r);
-	ck_assert_uint_eq(strlen(r.id), 24);
-	ck_assert_uint_eq(strspn(r.id, "0123456789abcdef"), 24);
+	ck_assert_uint_eq(strlen(r.id), AGG_ID_LEN);
+	ck_assert_uint_eq(strspn(r.id, "0123456789abcdef"), AGG_ID_LEN);
 	ck_assert_int_eq(strncmp(r.id, "20231114", 8), 0);
 	/* The same report gets the same id; another domain another. */
 	report_fill(&r2, NULL, 0);
@@ -550,7 +635,7 @@ START_TEST(names_and_gzip)
 	agg_report_id(&c, &r2);
 	ck_assert_str_ne(r.id, r2.id);
 	agg_file_name(&c, &r, file, sizeof(file));
-	ck_assert_int_eq(strncmp(file + strlen(file) - 7 - 24, r.id, 24), 0);
+	ck_assert_int_eq(strncmp(file + strlen(file) - 7 - AGG_ID_LEN, r.id, AGG_ID_LEN), 0);
 	ck_assert_str_eq(file + strlen(file) - 7, ".xml.gz");
 	ck_assert_int_eq(strncmp(file, "mx.example.net!pass.example.com!1699920000!1700006399!",
 	    54), 0);
@@ -601,21 +686,32 @@ END_TEST
 
 /* ---- sending once ------------------------------------------------------------ */
 
-/* The markers, in memory: "ID ADDRESS" strings. */
+/* The markers, in memory: "ID DOMAIN ADDRESS" strings, and the reports
+ * done whole as "ID DOMAIN". */
+#define MARK_MAX (AGG_ID_MAX + MP_DOMAIN_MAX + AGG_ADDR_MAX)
+
 struct fake_marks {
-	char m[8][AGG_ID_MAX + AGG_ADDR_MAX];
+	char m[8][MARK_MAX];
 	size_t n;
+	char done[8][MARK_MAX];
+	size_t ndone;
 	unsigned takes;
 };
 
+static void
+mark_name(const struct agg_report *r, const char *addr, char k[MARK_MAX])
+{
+	snprintf(k, MARK_MAX, "%s %s%s%s", r->id, r->domain, addr ? " " : "", addr ? addr : "");
+}
+
 static int
-fake_take(void *ctx, const char *id, const char *addr)
+fake_take(void *ctx, const struct agg_report *r, const char *addr)
 {
 	struct fake_marks *f = ctx;
-	char k[AGG_ID_MAX + AGG_ADDR_MAX];
+	char k[MARK_MAX];
 
 	f->takes++;
-	snprintf(k, sizeof(k), "%s %s", id, addr);
+	mark_name(r, addr, k);
 	for (size_t i = 0; i < f->n; i++)
 		if (strcmp(f->m[i], k) == 0)
 			return 0;
@@ -624,18 +720,61 @@ fake_take(void *ctx, const char *id, const char *addr)
 	return 1;
 }
 
+/* Removes k from list[0..*n). */
+static void
+mark_drop(char (*list)[MARK_MAX], size_t *n, const char *k)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], k) == 0)
+			memcpy(list[i], list[--*n], MARK_MAX);
+}
+
 static bool
-fake_give_back(void *ctx, const char *id, const char *addr)
+fake_give_back(void *ctx, const struct agg_report *r, const char *addr)
 {
 	struct fake_marks *f = ctx;
-	char k[AGG_ID_MAX + AGG_ADDR_MAX];
+	char k[MARK_MAX];
 
-	snprintf(k, sizeof(k), "%s %s", id, addr);
-	for (size_t i = 0; i < f->n; i++)
-		if (strcmp(f->m[i], k) == 0)
-			memcpy(f->m[i], f->m[--f->n], sizeof(f->m[0]));
+	mark_name(r, addr, k);
+	mark_drop(f->m, &f->n, k);
+	mark_name(r, NULL, k);
+	mark_drop(f->done, &f->ndone, k);
 	return true;
 }
+
+static int
+fake_done(void *ctx, const struct agg_report *r, unsigned *n_r)
+{
+	struct fake_marks *f = ctx;
+	char k[MARK_MAX];
+	int done = 0;
+
+	mark_name(r, NULL, k);
+	*n_r = 0;
+	for (size_t i = 0; i < f->ndone; i++)
+		done |= strcmp(f->done[i], k) == 0;
+	mark_name(r, "", k);
+	for (size_t i = 0; i < f->n; i++)
+		*n_r += strncmp(f->m[i], k, strlen(k)) == 0;
+	return done;
+}
+
+static bool
+fake_set_done(void *ctx, const struct agg_report *r)
+{
+	struct fake_marks *f = ctx;
+	unsigned n;
+
+	if (fake_done(ctx, r, &n) == 0) {
+		ck_assert_uint_lt(f->ndone, 8);
+		mark_name(r, NULL, f->done[f->ndone++]);
+	}
+	return true;
+}
+
+static const struct agg_marks fake_marks_of = {
+	NULL, fake_take, fake_give_back, fake_done, fake_set_done
+};
 
 static size_t
 count_in(const char *path, const char *needle)
@@ -656,8 +795,9 @@ START_TEST(send_once_where_allowed)
 	struct fake_dns dns = { "pass.example.com._report._dmarc.ok.example.net", MP_DNS_OK,
 		{ "v=DMARC1", NULL }, false };
 	struct agg_lookup lk = { &dns, fake_org, fake_txt };
+	struct agg_dns *ad = agg_dns_new(&lk, 60000);
 	struct fake_marks fm;
-	struct agg_marks mk = { &fm, fake_take, fake_give_back };
+	struct agg_marks mk = fake_marks_of;
 	struct agg_conf c;
 	struct agg_report r;
 	struct agg_sent st;
@@ -665,6 +805,7 @@ START_TEST(send_once_where_allowed)
 	char sent[64];
 
 	memset(&fm, 0, sizeof(fm));
+	mk.ctx = &fm;
 	snprintf(sent, sizeof(sent), "/tmp/mp-agg-sent-%ld", (long)getpid());
 	unlink(sent);
 	conf_fill(&c);
@@ -677,14 +818,14 @@ START_TEST(send_once_where_allowed)
 	agg_report_id(&c, &r);
 	mp_buf_puts(&gz, "gz");
 	memset(&st, 0, sizeof(st));
-	ck_assert(agg_send_report(&c, &lk, &mk, &r, "f.xml.gz", &gz, T0, &st));
+	ck_assert(agg_send_report(&c, ad, &mk, &r, "f.xml.gz", &gz, T0, &st));
 	ck_assert(st.sent == 2 && st.denied == 1 && st.already == 0 && st.failed == 0);
 	ck_assert_uint_eq(count_in(sent, "To: dmarc@example.com"), 1);
 	ck_assert_uint_eq(count_in(sent, "To: agg@ok.example.net"), 1);
 	ck_assert_uint_eq(count_in(sent, "To: agg@bad.example.net"), 0);
 	/* Again: nothing goes out twice. */
 	memset(&st, 0, sizeof(st));
-	ck_assert(agg_send_report(&c, &lk, &mk, &r, "f.xml.gz", &gz, T0, &st));
+	ck_assert(agg_send_report(&c, ad, &mk, &r, "f.xml.gz", &gz, T0, &st));
 	ck_assert(st.sent == 0 && st.already == 2);
 	ck_assert_uint_eq(count_in(sent, "To: "), 2);
 	/* A failing MTA gives the marker back: the next run sends. */
@@ -692,22 +833,198 @@ START_TEST(send_once_where_allowed)
 	agg_report_id(&c, &r);
 	mp_strlcpy(c.sendmail, "/bin/false", sizeof(c.sendmail));
 	memset(&st, 0, sizeof(st));
-	ck_assert(agg_send_report(&c, &lk, &mk, &r, "f.xml.gz", &gz, T0, &st));
+	ck_assert(agg_send_report(&c, ad, &mk, &r, "f.xml.gz", &gz, T0, &st));
 	ck_assert(st.sent == 0 && st.failed == 2);
 	ck_assert_uint_eq(fm.n, 2);
 	snprintf(c.sendmail, sizeof(c.sendmail), "/bin/sh -c cat>>%s", sent);
 	memset(&st, 0, sizeof(st));
-	ck_assert(agg_send_report(&c, &lk, &mk, &r, "f.xml.gz", &gz, T0, &st));
+	ck_assert(agg_send_report(&c, ad, &mk, &r, "f.xml.gz", &gz, T0, &st));
 	ck_assert(st.sent == 2 && st.already == 0);
 	/* max_destinations counts the rua's first URIs. */
 	mp_strlcpy(r.pid, "88888888", sizeof(r.pid));
 	agg_report_id(&c, &r);
 	c.max_destinations = 1;
 	memset(&st, 0, sizeof(st));
-	ck_assert(agg_send_report(&c, &lk, &mk, &r, "f.xml.gz", &gz, T0, &st));
+	ck_assert(agg_send_report(&c, ad, &mk, &r, "f.xml.gz", &gz, T0, &st));
 	ck_assert(st.sent == 1 && st.denied == 0);
 	unlink(sent);
 	mp_buf_free(&gz);
+	agg_dns_free(&ad);
+}
+END_TEST
+
+/* A sending run's parts: fake DNS and markers, an MTA that takes all. */
+struct send_env {
+	struct fake_dns dns;
+	struct agg_lookup lk;
+	struct fake_marks fm;
+	struct agg_marks mk;
+	struct agg_conf c;
+	struct mp_buf gz;
+};
+
+static void
+send_env_init(struct send_env *e, const char *txt_name)
+{
+	memset(e, 0, sizeof(*e));
+	memset(&fake_asked, 0, sizeof(fake_asked));
+	e->dns.txt_name = txt_name;
+	e->dns.status = MP_DNS_OK;
+	e->dns.txt[0] = "v=DMARC1";
+	e->lk.ctx = &e->dns;
+	e->lk.org = fake_org;
+	e->lk.txt = fake_txt;
+	e->mk = fake_marks_of;
+	e->mk.ctx = &e->fm;
+	conf_fill(&e->c);
+	e->c.max_destinations = 3;
+	/* An MTA that reads the whole message, as a real one does: one that
+	 * exits first (/bin/true) makes the write fail, whenever it wins
+	 * the race, and the report rightly counts as not sent. */
+	mp_strlcpy(e->c.sendmail, "/bin/sh -c cat>/dev/null", sizeof(e->c.sendmail));
+	mp_buf_puts(&e->gz, "gz");
+}
+
+/* One run's agg_send_report of r, with its own DNS cache. */
+static struct agg_sent
+send_run(struct send_env *e, const struct agg_report *r, unsigned long long budget_ms)
+{
+	struct agg_dns *ad = agg_dns_new(&e->lk, budget_ms);
+	struct agg_sent st;
+
+	memset(&st, 0, sizeof(st));
+	ck_assert(agg_send_report(&e->c, ad, &e->mk, r, "f.xml.gz", &e->gz, T0, &st));
+	agg_dns_free(&ad);
+	return st;
+}
+
+/*
+ * The report id is a strong hash: a domain made to share a victim's
+ * 32-bit FNV-1a of "submitter!domain" (a8bl7ni.attacker.example shares
+ * pass.example.com's under mx.example.net), publishing the same policy,
+ * gets another id, and its report sent to the victim's rua address does
+ * not make the victim's look sent.
+ */
+START_TEST(report_id_no_collision)
+{
+	struct send_env e;
+	struct agg_report victim, attacker, other;
+	struct agg_sent st;
+	unsigned long h;
+
+	send_env_init(&e, "a8bl7ni.attacker.example._report._dmarc.example.com");
+	report_fill(&victim, NULL, 0);
+	report_fill(&attacker, NULL, 0);
+	mp_strlcpy(attacker.domain, "a8bl7ni.attacker.example", sizeof(attacker.domain));
+	h = mp_store_report_hash("mx.example.net!", 15, MP_REPORT_HASH_INIT);
+	ck_assert_uint_eq(mp_store_report_hash(victim.domain, strlen(victim.domain), h),
+	    mp_store_report_hash(attacker.domain, strlen(attacker.domain), h));
+	agg_report_id(&e.c, &victim);
+	agg_report_id(&e.c, &attacker);
+	ck_assert_str_ne(victim.id, attacker.id);
+	/* Another policy text under the same policy id: another report. */
+	report_fill(&other, NULL, 0);
+	other.policy_text = "p=none sp= np= adkim=r aspf=r t=n fo=1 disc=treewalk "
+	    "rua=mailto:dmarc@example.com";
+	agg_report_id(&e.c, &other);
+	ck_assert_str_ne(victim.id, other.id);
+	st = send_run(&e, &attacker, 60000);
+	ck_assert(st.sent == 1 && st.already == 0);
+	st = send_run(&e, &victim, 60000);
+	ck_assert(st.sent == 1 && st.already == 0);
+	mp_buf_free(&e.gz);
+}
+END_TEST
+
+/* A report done whole (sent, or not allowed) costs the next run no DNS;
+ * one with a destination to try again is looked at again. */
+START_TEST(send_skips_done_reports)
+{
+	struct send_env e;
+	struct agg_report r;
+	struct agg_sent st;
+	unsigned asked;
+
+	send_env_init(&e, "pass.example.com._report._dmarc.ok.example.net");
+	report_fill(&r, NULL, 0);
+	mp_strlcpy(r.policy.rua, "mailto:dmarc@example.com,mailto:agg@ok.example.net,"
+	    "mailto:agg@bad.example.net", sizeof(r.policy.rua));
+	agg_report_id(&e.c, &r);
+	st = send_run(&e, &r, 60000);
+	ck_assert(st.sent == 2 && st.denied == 1 && st.failed == 0);
+	asked = fake_asked.norg + fake_asked.ntxt;
+	ck_assert_uint_gt(asked, 0);
+	st = send_run(&e, &r, 60000);
+	ck_assert(st.sent == 0 && st.already == 2 && st.denied == 0);
+	ck_assert_uint_eq(fake_asked.norg + fake_asked.ntxt, asked);
+	/* The Organizational Domains cannot be told: not done. */
+	mp_strlcpy(r.pid, "77777777", sizeof(r.pid));
+	agg_report_id(&e.c, &r);
+	e.dns.org_fails = true;
+	st = send_run(&e, &r, 60000);
+	ck_assert(st.sent == 0 && st.failed == 3);
+	asked = fake_asked.norg;
+	e.dns.org_fails = false;
+	st = send_run(&e, &r, 60000);
+	ck_assert(st.sent == 2 && st.denied == 1);
+	ck_assert_uint_gt(fake_asked.norg, asked);
+	mp_buf_free(&e.gz);
+}
+END_TEST
+
+/* Within a run each name is asked once: three addresses on one host
+ * are two Organizational Domains and one TXT question. */
+START_TEST(send_asks_each_name_once)
+{
+	struct send_env e;
+	struct agg_report r;
+	struct agg_sent st;
+
+	send_env_init(&e, "pass.example.com._report._dmarc.ok.example.net");
+	report_fill(&r, NULL, 0);
+	mp_strlcpy(r.policy.rua, "mailto:a@ok.example.net,mailto:b@ok.example.net,"
+	    "mailto:c@ok.example.net", sizeof(r.policy.rua));
+	agg_report_id(&e.c, &r);
+	st = send_run(&e, &r, 60000);
+	ck_assert(st.sent == 3 && st.denied == 0 && st.failed == 0);
+	ck_assert_uint_eq(fake_asked.norg, 2);
+	ck_assert_uint_eq(fake_asked.ntxt, 1);
+	mp_buf_free(&e.gz);
+}
+END_TEST
+
+/* Once a run has waited its DNS budget, the reports not yet looked at
+ * are left for the next run, without a question more. */
+START_TEST(send_within_the_dns_budget)
+{
+	struct send_env e;
+	struct agg_dns *ad;
+	struct agg_report a, b;
+	struct agg_sent st;
+
+	send_env_init(&e, "pass.example.com._report._dmarc.ok.example.net");
+	fake_asked.delay_ms = 30;
+	report_fill(&a, NULL, 0);
+	mp_strlcpy(a.policy.rua, "mailto:agg@ok.example.net", sizeof(a.policy.rua));
+	agg_report_id(&e.c, &a);
+	b = a;
+	mp_strlcpy(b.pid, "66666666", sizeof(b.pid));
+	agg_report_id(&e.c, &b);
+	ad = agg_dns_new(&e.lk, 20);
+	memset(&st, 0, sizeof(st));
+	ck_assert(agg_send_report(&e.c, ad, &e.mk, &a, "a.xml.gz", &e.gz, T0, &st));
+	ck_assert(st.sent == 0 && st.failed == 1 && st.left == 0);
+	ck_assert_uint_eq(fake_asked.norg, 1);
+	ck_assert(!agg_dns_budget_left(ad));
+	ck_assert(agg_send_report(&e.c, ad, &e.mk, &b, "b.xml.gz", &e.gz, T0, &st));
+	ck_assert(st.sent == 0 && st.failed == 1 && st.left == 1);
+	ck_assert_uint_eq(fake_asked.norg + fake_asked.ntxt, 1);
+	agg_dns_free(&ad);
+	/* The next run sends them. */
+	fake_asked.delay_ms = 0;
+	ck_assert_uint_eq(send_run(&e, &a, 60000).sent, 1);
+	ck_assert_uint_eq(send_run(&e, &b, 60000).sent, 1);
+	mp_buf_free(&e.gz);
 }
 END_TEST
 
@@ -825,6 +1142,18 @@ START_TEST(capture_through_the_script)
 	}
 	ck_assert_int_gt(hint(c, "TTL %s", rows, NULL), 0);
 	ck_assert_int_gt(hint(c, "TTL %s", meta, NULL), 0);
+	/* Past max_rows, a message under a new policy text is overflow, and
+	 * its policy text is not kept either. */
+	s = mp_store_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	record(&r, "192.0.2.9", MP_DMARC_PASS, MP_ACTION_ACCEPT);
+	r.rep.testing = true;
+	mp_strlcpy(r.queue_id, "NEWPOLICY", sizeof(r.queue_id));
+	ck_assert(mp_store_submit(s, &r));
+	ck_assert(mp_store_flush(s, 5000));
+	mp_store_free(&s);
+	ck_assert_int_eq(hint(c, "HGET %s %s", meta, "overflow"), 3);
+	ck_assert_int_eq(hint(c, "HLEN %s", meta, NULL), 2);
 	redis_down(c);
 }
 END_TEST
@@ -838,17 +1167,24 @@ make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, xml_escape_hostile);
 	tcase_add_test(tc, row_round_trip);
+	tcase_add_test(tc, row_keeps_few_signatures);
 	tcase_add_test(tc, row_disposition_and_reasons);
 	tcase_add_test(tc, row_addresses);
 	tcase_add_test(tc, row_parse_refuses);
 	tcase_add_test(tc, policy_text);
+	tcase_add_test(tc, policy_id_checked);
 	tcase_add_test(tc, rua_mailtos);
+	tcase_add_test(tc, address_that_does_not_fit);
 	tcase_add_test(tc, external_destinations);
 	tcase_add_test(tc, too_long_a_name_is_denied);
 	tcase_add_test(tc, document_validates);
 	tcase_add_test(tc, names_and_gzip);
 	tcase_add_test(tc, message_headers);
 	tcase_add_test(tc, send_once_where_allowed);
+	tcase_add_test(tc, report_id_no_collision);
+	tcase_add_test(tc, send_skips_done_reports);
+	tcase_add_test(tc, send_asks_each_name_once);
+	tcase_add_test(tc, send_within_the_dns_budget);
 	tcase_add_test(tc, capture_through_the_script);
 	suite_add_tcase(s, tc);
 	return s;
