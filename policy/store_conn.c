@@ -71,8 +71,9 @@ mp_store_options_from_conf(const struct mp_conf *c, struct mp_store_options *o)
 	o->replica_wait_ms = (unsigned)mp_conf_int(c, "redis", "replica_wait");
 	mp_strlcpy(o->cluster, mp_conf_str(c, "redis", "cluster"), sizeof(o->cluster));
 	o->share_posture = mp_conf_bool(c, "redis", "share_posture");
-	/* The posture read runs on the SMTP path: a fifth of the command
-	 * timeout, and never more than 200 ms. */
+	/* The synchronous posture read (mp_store_get_posture, for tools;
+	 * the milter only reads its local table) waits a fifth of the
+	 * command timeout, and never more than 200 ms. */
 	o->read_timeout_ms = o->timeout_ms / 5;
 	if (o->read_timeout_ms < 10)
 		o->read_timeout_ms = 10;
