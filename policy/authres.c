@@ -124,6 +124,12 @@ read_servid(struct mp_lex *lx, char *buf, size_t size)
 	if (at(lx, '"')) {
 		if (!read_qs(lx, buf, size, &n, false))
 			return false;
+		/* Folding whitespace kept inside the quotes (a tab, say) is no
+		 * id anyone sets; mp_authres_servid, which the deletion rule
+		 * reads, refuses it the same way, so the two never disagree. */
+		for (size_t i = 0; i < n; i++)
+			if (is_ctl((unsigned char)buf[i]))
+				return mp_lex_fail(lx, "control character in authserv-id");
 	} else {
 		while (!at_end(lx) && is_token_char((unsigned char)*lx->p)) {
 			if (!put(buf, size, &n, *lx->p, false))

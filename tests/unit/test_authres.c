@@ -406,6 +406,28 @@ START_TEST(servid_table)
 }
 END_TEST
 
+/* Found by fuzz_authres: folding whitespace inside a quoted authserv-id.
+ * The full parse and the deletion rule's reader must agree (both
+ * refuse it), or a header could be judged by one and not the other. */
+START_TEST(servid_quoted_fws_agrees)
+{
+	static const char *const in[] = {
+		"\"mx.exam\n\tple.net\"; spf=pass",
+		"\"\tmx.example.net\"; spf=pass",
+		"\"\t\t\t\n\t\t\tI\t0dki\xe0(p\"; spf=fail",
+	};
+	struct mp_authres *ar = xmalloc(sizeof(*ar));
+	const char *why;
+	char id[256];
+
+	for (size_t i = 0; i < MP_ARRAY_SIZE(in); i++) {
+		ck_assert_msg(!mp_authres_parse(in[i], strlen(in[i]), ar, &why), "case %zu", i);
+		ck_assert_msg(!mp_authres_servid(in[i], strlen(in[i]), id, sizeof(id)), "case %zu", i);
+	}
+	free(ar);
+}
+END_TEST
+
 START_TEST(servid_long)
 {
 	struct mp_buf b = MP_BUF_INIT;
@@ -583,6 +605,7 @@ make_suite(void)
 	tcase_add_test(tc, authres_limits);
 	tcase_add_loop_test(tc, servid_table, 0, (int)MP_ARRAY_SIZE(servid_cases));
 	tcase_add_test(tc, servid_long);
+	tcase_add_test(tc, servid_quoted_fws_agrees);
 	tcase_add_test(tc, prop_lookup);
 	tcase_add_loop_test(tc, put_table, 0, (int)MP_ARRAY_SIZE(put_cases));
 	tcase_add_test(tc, put_round_trip);
